@@ -1,0 +1,97 @@
+# HaptiTalk tracing suite. `make help` lists the targets.
+# Versions and ports live in .env; this file reads them, it does not repeat them.
+include .env
+export
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+COMPOSE := $(VENV)/bin/docker-compose
+# STACK=compose|local. Default: compose when a Docker engine answers, else local processes.
+STACK   ?= $(shell docker info >/dev/null 2>&1 && echo compose || echo local)
+TOOLS   := .tools/jaeger-$(JAEGER_VERSION)/jaeger .tools/otelcol-$(OTELCOL_VERSION)/otelcol-haptitalk
+
+.PHONY: help install tools up down status ps logs test test-unit test-e2e lint clean monitoring-up monitoring-down
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo ""
+	@echo "  Mode: STACK=$(STACK) (compose when 'docker info' answers; STACK=local forces local processes)"
+
+$(PY):
+	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+install: $(PY) ## Create .venv and install the pinned Python packages (pyproject.toml)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip check
+
+$(TOOLS):
+	infra/tools/build.sh
+
+tools: ## Build Jaeger and the OpenTelemetry Collector from Go modules (once, into .tools/)
+	infra/tools/build.sh
+
+up: ## Start the whole suite (Jaeger, collector, gateway, session, feedback) and wait until healthy
+ifeq ($(STACK),compose)
+	@echo "Docker engine found: starting the compose stack (STACK=local to run local processes)"
+	$(COMPOSE) up --build --detach --wait
+else
+	@echo "No Docker engine (or STACK=local): starting local processes under supervisord"
+	@$(MAKE) --no-print-directory $(TOOLS)
+	$(PY) -m infra.local.stack up
+endif
+	@echo ""
+	@echo "  Gateway API     http://localhost:$(GATEWAY_PORT)/docs"
+	@echo "  Jaeger UI/API   http://localhost:$(JAEGER_UI_PORT)   (local mode: query API only, see README)"
+	@echo "  OTLP gRPC/HTTP  localhost:$(OTLP_GRPC_PORT) / http://localhost:$(OTLP_HTTP_PORT)"
+	@echo "  Metrics         http://localhost:$(COLLECTOR_PROMETHEUS_PORT)/metrics"
+	@echo "  zPages          http://localhost:$(ZPAGES_PORT)/debug/tracez"
+
+down: ## Stop everything (data is kept; `make clean` removes it)
+ifeq ($(STACK),compose)
+	$(COMPOSE) down
+else
+	$(PY) -m infra.local.stack down
+endif
+
+status: ## Show each process and whether it is healthy
+ifeq ($(STACK),compose)
+	$(COMPOSE) ps
+else
+	@$(PY) -m infra.local.stack status
+endif
+
+ps: status ## Same as status
+
+logs: ## Follow the logs of every process (Ctrl-C to stop)
+ifeq ($(STACK),compose)
+	$(COMPOSE) logs --follow --tail 50
+else
+	tail -n 50 -F var/log/*.log
+endif
+
+monitoring-up: ## Start only the tracing backend (Jaeger + collector), like start-monitoring.sh
+	infra/start-monitoring.sh
+
+monitoring-down: ## Stop only the tracing backend
+	infra/stop-monitoring.sh
+
+test: $(PY) ## Run every test: unit, then end-to-end against the real stack (starts it if needed)
+	@$(MAKE) --no-print-directory $(TOOLS)
+	$(PY) -m pytest
+
+test-unit: ## Unit tests only (no stack needed)
+	$(PY) -m pytest tests/unit
+
+test-e2e: ## End-to-end tests only, against the real stack
+	@$(MAKE) --no-print-directory $(TOOLS)
+	$(PY) -m pytest tests/e2e
+
+lint: ## ruff on all Python code
+	$(VENV)/bin/ruff check .
+
+clean: down ## Stop everything and remove data, logs and built tools' sources (keeps .tools binaries)
+	rm -rf var .tools/otelcol-src

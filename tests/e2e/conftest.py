@@ -1,0 +1,87 @@
+"""End-to-end fixtures: the real stack (Jaeger, collector, three services under
+`opentelemetry-instrument`), reached over HTTP like a user would.
+
+If the stack is already up (`make up`, or compose in CI), the tests use it. Otherwise,
+in local mode, they start it and stop it again at the end (`make test` on a fresh clone).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support.jaeger import Jaeger
+from tests.support.stack import ROOT, Endpoints, stack_mode
+
+
+def _all_healthy(endpoints: Endpoints) -> bool:
+    for url in (endpoints.gateway, endpoints.session, endpoints.feedback):
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code != 200:
+                return False
+        except httpx.HTTPError:
+            return False
+    try:
+        return httpx.get(f"{endpoints.jaeger}/api/services", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def endpoints() -> Iterator[Endpoints]:
+    endpoints = Endpoints.from_env()
+    started_here = False
+    if not _all_healthy(endpoints):
+        if stack_mode() != "local":
+            pytest.fail(f"the {stack_mode()} stack is not up and healthy at {endpoints}")
+        result = subprocess.run(
+            [sys.executable, "-m", "infra.local.stack", "up"],
+            cwd=ROOT, capture_output=True, text=True, timeout=180,
+        )
+        if result.returncode != 0:
+            pytest.fail(f"could not start the local stack:\n{result.stdout}\n{result.stderr}")
+        started_here = True
+    yield endpoints
+    if started_here:
+        subprocess.run([sys.executable, "-m", "infra.local.stack", "down"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def jaeger(endpoints: Endpoints) -> Jaeger:
+    return Jaeger(endpoints.jaeger)
+
+
+@pytest.fixture
+def gateway(endpoints: Endpoints) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=endpoints.gateway, timeout=10.0) as client:
+        yield client
+
+
+@pytest.fixture
+def user_id() -> str:
+    return f"e2e-{uuid.uuid4().hex[:8]}"
+
+
+FAST_SEGMENT = {
+    # 200 wpm in presentation mode: over the 160 limit, so feedback fires and the trace
+    # holds all five server spans (including the session call that records the buzz).
+    "text": "so um I think that we should basically move faster on this",
+    "duration_ms": 4000,
+    "words_per_minute": 200.0,
+    "volume_db": 62.0,
+    "pitch_hz": 140.0,
+    "filler_words": 0,
+}
+
+
+@pytest.fixture
+def session_id(gateway: httpx.Client, user_id: str) -> str:
+    response = gateway.post("/api/sessions", json={"user_id": user_id, "mode": "presentation"})
+    assert response.status_code == 201, response.text
+    return response.json()["session_id"]

@@ -1,0 +1,115 @@
+"""Errors a user can hit, as the caller sees them (one JSON shape, with the trace id) and
+as Jaeger shows them (error spans carrying the exception)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import FAST_SEGMENT
+from tests.support.jaeger import Jaeger, Trace
+from tests.support.stack import Endpoints, start_service, stop_service
+
+UNKNOWN = "0123456789abcdef0123456789abcdef"
+
+
+def test_unknown_session_is_404_and_an_error_span_in_session(
+    gateway: httpx.Client, jaeger: Jaeger
+) -> None:
+    response = gateway.get(f"/api/sessions/{UNKNOWN}")
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["code"] == "not_found"
+    assert UNKNOWN in error["message"]
+    assert error["dependency"] == "session"
+    assert error["trace_id"] == response.headers["x-trace-id"]
+
+    def session_span_ended(trace: Trace) -> bool:
+        return bool(trace.find(service="session", kind="server")) and bool(
+            trace.find(service="gateway", kind="server"))
+
+    trace = jaeger.wait_for_trace(error["trace_id"], session_span_ended,
+                                  "the gateway and session server spans")
+    (session_server,) = trace.find(service="session", kind="server")
+    assert session_server.error
+    assert session_server.tags["http.response.status_code"] == 404
+    (event,) = session_server.exception_events
+    assert event["exception.type"].endswith("NotFound")
+    assert UNKNOWN in event["exception.message"]
+    # The gateway saw the 404 too: its server span carries the re-raised error.
+    (gateway_server,) = trace.find(service="gateway", kind="server")
+    assert gateway_server.error and gateway_server.exception_events
+
+
+def test_invalid_body_is_422_naming_the_field(gateway: httpx.Client, session_id: str) -> None:
+    bad = dict(FAST_SEGMENT, words_per_minute=-5)
+    response = gateway.post(f"/api/sessions/{session_id}/segments", json=bad)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert [f["field"] for f in error["fields"]] == ["words_per_minute"]
+    assert "words_per_minute" in error["message"]
+    assert error["trace_id"] == response.headers["x-trace-id"]
+
+    missing = {k: v for k, v in FAST_SEGMENT.items() if k != "pitch_hz"}
+    response = gateway.post(f"/api/sessions/{session_id}/segments", json=missing)
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"][0]["field"] == "pitch_hz"
+
+    response = gateway.post("/api/sessions", json={"user_id": "x", "mode": "karaoke"})
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"][0]["field"] == "mode"
+
+
+@pytest.fixture
+def session_service_stopped(endpoints: Endpoints):
+    stop_service("session")
+    try:
+        yield
+    finally:
+        start_service("session")
+
+
+def test_session_down_is_503_naming_it_then_recovers(
+    gateway: httpx.Client, jaeger: Jaeger, session_id: str, session_service_stopped: None
+) -> None:
+    started = time.monotonic()
+    response = gateway.get(f"/api/sessions/{session_id}")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "dependency_unavailable"
+    assert error["dependency"] == "session"
+    assert "session service unavailable" in error["message"]
+    assert elapsed < 3.5, f"503 took {elapsed:.1f}s, more than the 3 s downstream budget"
+
+    def gateway_spans(trace: Trace) -> bool:
+        return len(trace.find(service="gateway")) >= 2
+
+    trace = jaeger.wait_for_trace(error["trace_id"], gateway_spans,
+                                  "the gateway server and client spans")
+    (server,) = trace.find(service="gateway", kind="server")
+    assert server.error and server.tags["http.response.status_code"] == 503
+    assert any("session service unavailable" in e["exception.message"]
+               for e in server.exception_events)
+    client = trace.find(service="gateway", kind="client")
+    assert client and client[0].error  # the failed connection attempt itself
+
+    # Back up: the same call works again without restarting the gateway.
+    start_service("session")
+    response = gateway.get(f"/api/sessions/{session_id}")
+    assert response.status_code == 200, response.text
+
+
+def test_feedback_down_is_503_naming_feedback(
+    gateway: httpx.Client, session_id: str
+) -> None:
+    stop_service("feedback")
+    try:
+        response = gateway.post(f"/api/sessions/{session_id}/segments", json=FAST_SEGMENT)
+        assert response.status_code == 503
+        assert response.json()["error"]["dependency"] == "feedback"
+    finally:
+        start_service("feedback")

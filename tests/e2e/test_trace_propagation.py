@@ -1,0 +1,147 @@
+"""One user action, one trace across gateway -> session -> feedback -> session, seen in
+Jaeger with correct parent links, span kinds, routes, statuses and DB statements."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.e2e.conftest import FAST_SEGMENT
+from tests.support.jaeger import Jaeger, Trace
+
+
+def _complete_segment_trace(trace: Trace) -> bool:
+    # gateway + 3 session calls + 1 feedback call = 5 server spans, and the manual span.
+    return (
+        len(trace.find(kind="server")) >= 5
+        and bool(trace.find(service="feedback", operation="evaluate feedback rules"))
+        and bool(trace.find(service="session", kind="client"))
+    )
+
+
+def test_segment_call_is_one_trace_across_all_three_services(
+    gateway: httpx.Client, jaeger: Jaeger, session_id: str
+) -> None:
+    response = gateway.post(f"/api/sessions/{session_id}/segments", json=FAST_SEGMENT)
+    assert response.status_code == 200, response.text
+    assert response.json()["feedback"]["pattern"] == "slow_down"
+    trace_id = response.headers["x-trace-id"]
+    assert response.headers["traceresponse"].startswith(f"00-{trace_id}-")
+
+    trace = jaeger.wait_for_trace(trace_id, _complete_segment_trace,
+                                  "5 server spans and the feedback rules span")
+
+    assert trace.services >= {"gateway", "session", "feedback"}
+    root = [s for s in trace.spans if s.parent_id is None]
+    assert len(root) == 1 and root[0].service == "gateway" and root[0].kind == "server"
+    assert root[0].tags["http.route"] == "/api/sessions/{session_id}/segments"
+    assert root[0].tags["http.response.status_code"] == 200
+
+    # Every server span below the root hangs off a CLIENT span of the calling service.
+    callers = {"session": {"gateway", "feedback"}, "feedback": {"gateway"}}
+    for server in trace.find(kind="server"):
+        if server is root[0]:
+            continue
+        client = trace.parent(server)
+        assert client is not None, f"{server.service} {server.operation} has no parent"
+        assert client.kind == "client", trace.describe()
+        assert client.service in callers[server.service], trace.describe()
+        assert client.service != server.service
+
+    routes = {s.tags.get("http.route") for s in trace.find(service="session", kind="server")}
+    assert routes == {
+        "/sessions/{session_id}/segments",
+        "/sessions/{session_id}/history",
+        "/sessions/{session_id}/segments/{segment_id}/feedback",
+    }
+    # The feedback service's call to session is a grandchild of the gateway's feedback call.
+    history = next(s for s in trace.find(service="session", kind="server")
+                   if s.tags.get("http.route") == "/sessions/{session_id}/history")
+    assert trace.parent(trace.parent(history)).service == "feedback"
+
+
+def test_session_db_calls_are_spans_with_the_sql_statement(
+    gateway: httpx.Client, jaeger: Jaeger, session_id: str
+) -> None:
+    response = gateway.post(f"/api/sessions/{session_id}/segments", json=FAST_SEGMENT)
+    trace = jaeger.wait_for_trace(response.headers["x-trace-id"], _complete_segment_trace,
+                                  "the complete segment trace")
+    db_spans = [s for s in trace.find(service="session", kind="client")
+                if s.tags.get("db.system") == "sqlite"]
+    statements = [s.tags.get("db.statement", "") for s in db_spans]
+    assert any(st.startswith("INSERT INTO segments") for st in statements), statements
+    assert any("FROM segments WHERE session_id = ?" in st for st in statements), statements
+    # Placeholders only: the user's speech never lands in a span.
+    assert not any(FAST_SEGMENT["text"] in st for st in statements)
+    for span in db_spans:
+        server = trace.parent(span)
+        assert server is not None and server.service == "session" and server.kind == "server"
+
+
+def test_feedback_decision_is_a_manual_span_with_its_reasons(
+    gateway: httpx.Client, jaeger: Jaeger, session_id: str
+) -> None:
+    response = gateway.post(f"/api/sessions/{session_id}/segments", json=FAST_SEGMENT)
+    trace = jaeger.wait_for_trace(response.headers["x-trace-id"], _complete_segment_trace,
+                                  "the feedback rules span")
+    (rules,) = trace.find(service="feedback", operation="evaluate feedback rules")
+    assert rules.kind == "internal"
+    assert rules.tags["haptitalk.mode"] == "presentation"
+    assert "pace_too_fast" in rules.tags["haptitalk.rules_fired"]
+    assert rules.tags["haptitalk.feedback.pattern"] == "slow_down"
+    assert rules.tags["haptitalk.cooldown_active"] is False
+    assert trace.parent(rules).kind == "server"
+
+
+def test_a_callers_traceparent_is_continued(gateway: httpx.Client, jaeger: Jaeger,
+                                           session_id: str) -> None:
+    outside_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    outside_span = "00f067aa0ba902b7"
+    response = gateway.get(
+        f"/api/sessions/{session_id}",
+        headers={"traceparent": f"00-{outside_trace}-{outside_span}-01"},
+    )
+    assert response.status_code == 200
+    assert response.headers["x-trace-id"] == outside_trace
+
+    def has_gateway_and_session(trace: Trace) -> bool:
+        return bool(trace.find(service="gateway", kind="server")) and bool(
+            trace.find(service="session", kind="server")
+        )
+
+    trace = jaeger.wait_for_trace(outside_trace, has_gateway_and_session,
+                                  "gateway and session spans in the caller's trace")
+    gateway_server = next(s for s in trace.find(service="gateway", kind="server")
+                          if s.tags.get("http.route") == "/api/sessions/{session_id}")
+    assert gateway_server.parent_id == outside_span
+
+
+def test_full_session_contract(gateway: httpx.Client, user_id: str) -> None:
+    created = gateway.post("/api/sessions", json={"user_id": user_id, "mode": "interview"})
+    assert created.status_code == 201
+    session = created.json()
+    assert session["status"] == "active" and session["mode"] == "interview"
+    assert session["user_id"] == user_id and session["started_at"]
+
+    sid = session["session_id"]
+    paces = [125.0, 180.0, 130.0, 70.0, 128.0, 131.0]
+    for pace in paces:
+        seg = dict(FAST_SEGMENT, words_per_minute=pace, pitch_hz=120 + pace / 5)
+        r = gateway.post(f"/api/sessions/{sid}/segments", json=seg)
+        assert r.status_code == 200, r.text
+        assert set(r.json()) == {"segment_id", "seq", "feedback"}
+
+    view = gateway.get(f"/api/sessions/{sid}").json()
+    assert view["segment_count"] == len(paces)
+    assert 1 <= view["feedback_count"] < len(paces)  # the cooldown held some back
+
+    report = gateway.post(f"/api/sessions/{sid}/end")
+    assert report.status_code == 200
+    body = report.json()
+    assert body["segments"] == len(paces)
+    assert body["feedback_given"] == view["feedback_count"]
+    assert body["averages"]["words_per_minute"] == round(sum(paces) / len(paces), 1)
+    assert body["highlights"]
+    assert gateway.get(f"/api/sessions/{sid}").json()["status"] == "ended"
+    late = gateway.post(f"/api/sessions/{sid}/segments", json=FAST_SEGMENT)
+    assert late.status_code == 409
+    assert late.json()["error"]["code"] == "conflict"

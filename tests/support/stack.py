@@ -1,0 +1,74 @@
+"""Where the stack under test is, and how to stop and start one of its services.
+
+The end-to-end tests take every URL from the environment (defaults from .env), so the
+same suite runs against local processes (`make test`) and against the compose stack (the
+GitHub workflow sets STACK=compose).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def dotenv() -> dict[str, str]:
+    values = {}
+    for line in (ROOT / ".env").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip()
+    return values
+
+
+def setting(name: str) -> str:
+    return os.environ.get(name) or dotenv()[name]
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    gateway: str
+    session: str
+    feedback: str
+    jaeger: str
+
+    @classmethod
+    def from_env(cls) -> Endpoints:
+        host = os.environ.get("STACK_HOST", "127.0.0.1")
+        return cls(
+            gateway=os.environ.get("GATEWAY_URL", f"http://{host}:{setting('GATEWAY_PORT')}"),
+            session=os.environ.get("SESSION_URL", f"http://{host}:{setting('SESSION_PORT')}"),
+            feedback=os.environ.get("FEEDBACK_URL", f"http://{host}:{setting('FEEDBACK_PORT')}"),
+            jaeger=os.environ.get("JAEGER_URL", f"http://{host}:{setting('JAEGER_UI_PORT')}"),
+        )
+
+
+def stack_mode() -> str:
+    return os.environ.get("STACK", "local")
+
+
+def _run(args: list[str]) -> None:
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+
+
+def stop_service(name: str) -> None:
+    if stack_mode() == "compose":
+        _run(["docker", "compose", "stop", name])
+    else:
+        _run([sys.executable, "-m", "infra.local.stack", "stop", name])
+
+
+def start_service(name: str) -> None:
+    """Start a stopped service and return once it is healthy."""
+    if stack_mode() == "compose":
+        _run(["docker", "compose", "start", name])
+        _run(["docker", "compose", "up", "--wait", "--no-recreate", name])
+    else:
+        _run([sys.executable, "-m", "infra.local.stack", "start", name])

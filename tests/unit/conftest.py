@@ -1,0 +1,93 @@
+"""Unit tests run the services in-process, traced into an in-memory exporter.
+
+This is the one place where tracing is set up in code: the services themselves never do
+it (`opentelemetry-instrument` does, in the real stack). Here we install the same
+instrumentations by hand so that tests can look at span details without a backend.
+Service-to-service calls go through httpx's ASGITransport into the real apps, so the
+gateway really calls session and feedback, just without sockets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from services.common.downstream import Downstream
+from services.feedback.api import app as feedback_app
+from services.feedback.client import FeedbackClient
+from services.gateway.api import app as gateway_app
+from services.gateway.coaching import Coaching
+from services.session.api import app as session_app
+from services.session.client import SessionClient
+from services.session.store import SessionStore
+
+EXPORTER = InMemorySpanExporter()
+_provider = TracerProvider()
+_provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
+trace.set_tracer_provider(_provider)
+SQLite3Instrumentor().instrument()
+HTTPXClientInstrumentor().instrument()
+for _app in (gateway_app, session_app, feedback_app):
+    FastAPIInstrumentor.instrument_app(_app, exclude_spans=["receive", "send"])
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    EXPORTER.clear()
+    yield EXPORTER
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SessionStore:
+    return SessionStore(tmp_path / "session.db")
+
+
+@pytest.fixture
+def session_api(store: SessionStore) -> Iterator[TestClient]:
+    with TestClient(session_app) as client:
+        session_app.state.store = store
+        client.portal.call(store.init)
+        yield client
+
+
+class NetworkHopTransport(httpx.ASGITransport):
+    """Calls an app in-process, but like a network hop: the callee starts from an empty
+    context and only sees the `traceparent` header, so it opens a SERVER span, as it
+    would behind a real socket."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        token = otel_context.attach(otel_context.Context())
+        try:
+            return await super().handle_async_request(request)
+        finally:
+            otel_context.detach(token)
+
+
+def _asgi(app, name: str, timeout_s: float = 2.0) -> Downstream:
+    client = httpx.AsyncClient(transport=NetworkHopTransport(app=app))
+    HTTPXClientInstrumentor.instrument_client(client)
+    return Downstream(name, f"http://{name}", client, timeout_s)
+
+
+@pytest.fixture
+def wired(session_api: TestClient) -> Iterator[TestClient]:
+    """The gateway wired to the real session and feedback apps (in-process)."""
+    with TestClient(feedback_app), TestClient(gateway_app) as gateway:
+        feedback_app.state.sessions = SessionClient(_asgi(session_app, "session"))
+        sessions = SessionClient(_asgi(session_app, "session"))
+        gateway_app.state.sessions = sessions
+        gateway_app.state.coaching = Coaching(sessions, FeedbackClient(_asgi(feedback_app,
+                                                                             "feedback")))
+        yield gateway
