@@ -83,15 +83,20 @@ test: $(PY) ## Run every test: unit, then end-to-end against the real stack (sta
 	@$(MAKE) --no-print-directory $(TOOLS)
 	$(PY) -m pytest
 
-test-unit: ## Unit tests only (no stack needed)
-	$(PY) -m pytest tests/unit
+test-unit: ## Unit and config tests (no stack needed; config tests need `make tools`)
+	$(PY) -m pytest tests/unit tests/infra
 
-test-e2e: ## End-to-end tests only, against the real stack
+test-e2e: ## End-to-end tests only, against the running stack (local: starts it if needed)
+ifneq ($(STACK),compose)
 	@$(MAKE) --no-print-directory $(TOOLS)
+endif
 	$(PY) -m pytest tests/e2e
 
 lint: ## ruff on all Python code
 	$(VENV)/bin/ruff check .
 
-clean: down ## Stop everything and remove data, logs and built tools' sources (keeps .tools binaries)
+clean: down ## Stop everything and remove data and logs (keeps the built .tools binaries)
+ifeq ($(STACK),compose)
+	$(COMPOSE) down --volumes
+endif
 	rm -rf var .tools/otelcol-src

@@ -30,6 +30,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,8 +69,8 @@ def compose_model() -> dict:
     return json.loads(result.stdout)
 
 
-def to_local(model: dict) -> list[Program]:
-    """The compose services as local programs (the mapping described at the top)."""
+def local_mapper(model: dict) -> Callable[[str], str]:
+    """The container -> host mapping described at the top, as a function on one value."""
     services = model["services"]
     names = "|".join(re.escape(n) for n in sorted(services, key=len, reverse=True))
     host_port = re.compile(rf"(?<![\w.-])({names}):(\d+)")
@@ -88,6 +89,13 @@ def to_local(model: dict) -> list[Program]:
                 value = source + value[len(target):]
         return value
 
+    return local
+
+
+def to_local(model: dict) -> list[Program]:
+    """The compose services as local programs."""
+    services = model["services"]
+    local = local_mapper(model)
     entrypoints = model.get("x-local-programs", {})
     programs = []
     for name, svc in services.items():
@@ -102,22 +110,17 @@ def to_local(model: dict) -> list[Program]:
             name=name,
             command=command,
             environment=env,
-            health_url=health_url(svc, env, local),
+            health_url=health_url(svc, local),
             depends_on=list((svc.get("depends_on") or {}).keys()),
         ))
     return start_order(programs)
 
 
-def health_url(svc: dict, env: dict[str, str], local) -> str | None:
-    """The URL the compose healthcheck probes; for images without a shell (the collector
-    is built FROM scratch) the collector's health_check extension port."""
+def health_url(svc: dict, local) -> str | None:
+    """The URL that the service's compose healthcheck probes."""
     test = " ".join((svc.get("healthcheck") or {}).get("test", []))
     match = re.search(r"https?://[^'\" )]+", test)
-    if match:
-        return local(match.group(0))
-    if "COLLECTOR_HEALTH_PORT" in env:
-        return f"http://127.0.0.1:{env['COLLECTOR_HEALTH_PORT']}/"
-    return None
+    return local(match.group(0)) if match else None
 
 
 def start_order(programs: list[Program]) -> list[Program]:
@@ -257,8 +260,10 @@ def cmd_down(only: list[str] | None) -> int:
     if only:
         for name in only:
             print(supervisorctl("stop", name).stdout.strip())
-        return 0
-    print(supervisorctl("stop", "all").stdout.strip())
+        if "RUNNING" in supervisorctl("status").stdout:
+            return 0
+    else:
+        print(supervisorctl("stop", "all").stdout.strip())
     supervisorctl("shutdown")
     deadline = time.monotonic() + 20
     while supervisord_running() or PIDFILE.exists():

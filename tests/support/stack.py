@@ -52,6 +52,10 @@ def stack_mode() -> str:
     return os.environ.get("STACK", "local")
 
 
+def _compose(*args: str) -> list[str]:
+    return [str(Path(sys.executable).parent / "docker-compose"), *args]
+
+
 def _run(args: list[str]) -> None:
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
@@ -60,7 +64,7 @@ def _run(args: list[str]) -> None:
 
 def stop_service(name: str) -> None:
     if stack_mode() == "compose":
-        _run(["docker", "compose", "stop", name])
+        _run(_compose("stop", name))
     else:
         _run([sys.executable, "-m", "infra.local.stack", "stop", name])
 
@@ -68,7 +72,6 @@ def stop_service(name: str) -> None:
 def start_service(name: str) -> None:
     """Start a stopped service and return once it is healthy."""
     if stack_mode() == "compose":
-        _run(["docker", "compose", "start", name])
-        _run(["docker", "compose", "up", "--wait", "--no-recreate", name])
+        _run(_compose("up", "--detach", "--wait", "--no-recreate", name))
     else:
         _run([sys.executable, "-m", "infra.local.stack", "start", name])

@@ -38,7 +38,9 @@ _provider = TracerProvider()
 _provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
 trace.set_tracer_provider(_provider)
 SQLite3Instrumentor().instrument()
-HTTPXClientInstrumentor().instrument()
+# httpx is instrumented per client (in _asgi below), never globally: pytest imports this
+# file even when it runs only the e2e tests, whose own httpx calls must stay untraced so
+# that the traceparent a test sends is the one the gateway sees.
 for _app in (gateway_app, session_app, feedback_app):
     FastAPIInstrumentor.instrument_app(_app, exclude_spans=["receive", "send"])
 

@@ -1,0 +1,84 @@
+"""Checks that compose and local mode describe the same stack (run by tests/unit/test_drift.py).
+
+Local mode is *derived* from the compose model, so the two cannot disagree on a command
+or an environment variable. What can still drift is everything around that derivation:
+
+- a config file reads `${env:NAME}` that the compose service does not set: the file's
+  default then applies silently, and compose and local differ from what .env says;
+- a published port that the process does not listen on (the port in `ports:` but not in
+  the command or environment);
+- a command that names a container path no volume mounts (a config file that exists in
+  one mode only);
+- a container-only address (a service hostname, 0.0.0.0, a container path) left in what
+  local mode runs;
+- a service without a healthcheck (local mode waits on the same URL compose probes).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from infra.local.stack import Program
+
+ENV_REF = re.compile(r"\$\{env:([A-Z0-9_]+)(?::-[^}]*)?\}")
+
+
+def config_env_refs(path: Path) -> set[str]:
+    return set(ENV_REF.findall(path.read_text()))
+
+
+def check(model: dict, programs: list[Program]) -> list[str]:
+    problems: list[str] = []
+    services = model["services"]
+    for name, svc in services.items():
+        env = {k: str(v) for k, v in (svc.get("environment") or {}).items()}
+        command = [str(a) for a in svc.get("command") or []]
+        mounts = {v["target"]: v for v in svc.get("volumes", [])}
+
+        for vol in mounts.values():
+            if vol["type"] != "bind":
+                continue
+            source = Path(vol["source"])
+            if not source.exists():
+                problems.append(f"{name}: mounted file {source} does not exist")
+            elif source.suffix in (".yaml", ".yml"):
+                for ref in sorted(config_env_refs(source) - set(env)):
+                    problems.append(
+                        f"{name}: {source.name} reads ${{env:{ref}}} but the compose "
+                        "service does not set it")
+        for arg in command:
+            if arg.startswith("/") and not any(
+                arg == t or arg.startswith(t + "/") for t in mounts
+            ):
+                problems.append(f"{name}: command uses {arg}, which no volume mounts")
+
+        listening = " ".join(command + list(env.values()))
+        for port in svc.get("ports", []):
+            target = str(port["target"])
+            if not re.search(rf"(?<!\d){target}(?!\d)", listening):
+                problems.append(
+                    f"{name}: publishes port {target} but neither its command nor its "
+                    "environment mentions it")
+
+        if not (svc.get("healthcheck") or {}).get("test"):
+            problems.append(f"{name}: no healthcheck")
+
+    hostnames = set(services)
+    container_paths = {v["target"] for s in services.values() for v in s.get("volumes", [])}
+    for program in programs:
+        if program.health_url is None:
+            problems.append(f"{program.name}: local mode has no health URL to wait on")
+        values = [*program.command, *program.environment.values()]
+        for value in values:
+            if "0.0.0.0" in value:
+                problems.append(f"{program.name}: local mode would listen on 0.0.0.0 ({value})")
+            for host in hostnames:
+                if re.search(rf"(?<![\w.-]){re.escape(host)}:\d+", value):
+                    problems.append(
+                        f"{program.name}: local mode keeps container hostname {host} ({value})")
+            for path in container_paths:
+                if value == path or value.startswith(path + "/"):
+                    problems.append(
+                        f"{program.name}: local mode keeps container path {path} ({value})")
+    return problems

