@@ -5,21 +5,31 @@ switched on from outside by `opentelemetry-instrument uvicorn ...` and configure
 standard OTEL_* variables (see docker-compose.yml).
 """
 
+import os
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 
+from services.common.admin import OnSwitch, admin_router
 from services.common.errors import install_error_handlers
-from services.common.tracecontext import TraceIdHeaderMiddleware
+from services.common.tracecontext import BaggageToSpanMiddleware, TraceIdHeaderMiddleware
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def create_service_app(service: str, description: str, lifespan: Lifespan | None = None) -> FastAPI:
+def create_service_app(
+    service: str,
+    description: str,
+    lifespan: Lifespan | None = None,
+    on_scenario_switch: OnSwitch | None = None,
+) -> FastAPI:
     app = FastAPI(title=f"HaptiTalk {service}", description=description, lifespan=lifespan)
     install_error_handlers(app, service)
+    app.add_middleware(BaggageToSpanMiddleware)
     app.add_middleware(TraceIdHeaderMiddleware)
+    if os.environ.get("ADMIN_API", "true").lower() != "false":
+        app.include_router(admin_router(on_scenario_switch))
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

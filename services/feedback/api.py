@@ -4,17 +4,31 @@ Run: opentelemetry-instrument uvicorn services.feedback.api:app --port 8002
 """
 
 import os
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 
+from services.common import scenarios
 from services.common.app import create_service_app
 from services.common.downstream import Downstream, new_http_client, timeout_from_env
-from services.feedback.models import EvaluateRequest, Evaluation, Report, ReportRequest
+from services.feedback.models import (
+    Assessment,
+    AssessRequest,
+    EvaluateRequest,
+    Evaluation,
+    Report,
+    ReportRequest,
+    Tip,
+)
 from services.feedback.report import build_report
-from services.feedback.rules import evaluate
+from services.feedback.retry import with_retries
+from services.feedback.rules import evaluate, findings
+from services.feedback.scorer import score, score_batch
 from services.session.client import SessionClient
+from services.session.models import SESSION_ID_PATTERN, SessionHistory
 
 # Recent segments read for trends (monotone pitch) and the cooldown.
 HISTORY_WINDOW = 8
@@ -36,14 +50,48 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = create_service_app("feedback", "Haptic feedback rules and session reports.", lifespan)
 
 
+async def _history(request: Request, session_id: str, limit: int) -> SessionHistory:
+    sessions: SessionClient = request.app.state.sessions
+    return await with_retries(lambda: sessions.history(session_id, limit))
+
+
 @app.post("/evaluate", response_model=Evaluation)
 async def evaluate_segment(body: EvaluateRequest, request: Request) -> Evaluation:
-    sessions: SessionClient = request.app.state.sessions
-    history = await sessions.history(body.session_id, HISTORY_WINDOW + 1)
+    history = await _history(request, body.session_id, HISTORY_WINDOW + 1)
     previous = [s for s in history.recent if s.segment_id != body.segment.segment_id]
-    return evaluate(history.session.mode, body.segment, previous[-HISTORY_WINDOW:])
+    evaluation = evaluate(history.session.mode, body.segment, previous[-HISTORY_WINDOW:])
+    evaluation.fluency = await score(body.segment)
+    return evaluation
+
+
+@app.post("/assess", response_model=Assessment)
+async def assess(body: AssessRequest) -> Assessment:
+    """One segment's fluency. The fixed report path never calls this (see /report)."""
+    if scenarios.is_on("n_plus_one"):
+        scenarios.mark("n_plus_one")
+    return Assessment(seq=body.segment.seq, fluency=await score(body.segment))
 
 
 @app.post("/report", response_model=Report)
 async def report(body: ReportRequest) -> Report:
-    return build_report(body.transcript)
+    assessments = body.assessments
+    if assessments is None:
+        segments = body.transcript.segments
+        scores = await score_batch(segments) if segments else []
+        assessments = [Assessment(seq=s.seq, fluency=f) for s, f in zip(segments, scores,
+                                                                         strict=True)]
+    return build_report(body.transcript, assessments)
+
+
+@app.get("/sessions/{session_id}/tip", response_model=Tip)
+async def tip(
+    session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN)], request: Request
+) -> Tip:
+    """The one thing to work on now: the most frequent finding in the recent segments."""
+    history = await _history(request, session_id, HISTORY_WINDOW)
+    counts: Counter[str] = Counter()
+    for i, segment in enumerate(history.recent):
+        for finding in findings(history.session.mode, segment, history.recent[:i]):
+            counts[finding.pattern] += 1
+    top = counts.most_common(1)[0][0] if counts else None
+    return Tip(session_id=session_id, tip=top, based_on_segments=len(history.recent))

@@ -1,7 +1,7 @@
 """How the gateway calls the feedback service."""
 
 from services.common.downstream import Downstream
-from services.feedback.models import Evaluation, Report
+from services.feedback.models import Assessment, Evaluation, Report, Tip
 from services.session.models import Segment, SessionTranscript
 
 
@@ -17,8 +17,19 @@ class FeedbackClient:
         )
         return Evaluation(**data)
 
-    async def report(self, transcript: SessionTranscript) -> Report:
+    async def assess(self, segment: Segment) -> Assessment:
         data = await self.http.call(
-            "POST", "/report", json={"transcript": transcript.model_dump(mode="json")}
+            "POST", "/assess", json={"segment": segment.model_dump(mode="json")}
         )
-        return Report(**data)
+        return Assessment(**data)
+
+    async def report(
+        self, transcript: SessionTranscript, assessments: list[Assessment] | None = None
+    ) -> Report:
+        body: dict = {"transcript": transcript.model_dump(mode="json")}
+        if assessments is not None:
+            body["assessments"] = [a.model_dump() for a in assessments]
+        return Report(**await self.http.call("POST", "/report", json=body))
+
+    async def tip(self, session_id: str) -> Tip:
+        return Tip(**await self.http.call("GET", f"/sessions/{session_id}/tip"))

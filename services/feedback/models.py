@@ -14,10 +14,29 @@ class Evaluation(BaseModel):
     feedback: Feedback | None
     rules_fired: list[str]
     cooldown_active: bool
+    fluency: float | None = None
+
+
+class AssessRequest(BaseModel):
+    segment: Segment
+
+
+class Assessment(BaseModel):
+    seq: int
+    fluency: float
 
 
 class ReportRequest(BaseModel):
     transcript: SessionTranscript
+    # Precomputed per-segment assessments (only the n_plus_one scenario sends them; the
+    # fixed path lets /report assess all segments in one batch).
+    assessments: list[Assessment] | None = None
+
+
+class Tip(BaseModel):
+    session_id: str
+    tip: str | None
+    based_on_segments: int
 
 
 class Averages(BaseModel):
@@ -38,7 +57,9 @@ class Report(BaseModel):
     feedback_given: int
     feedback_by_pattern: dict[str, int]
     averages: Averages
+    average_fluency: float | None
     highlights: list[str]
 
 
-__all__ = ["EvaluateRequest", "Evaluation", "ReportRequest", "Report", "Averages", "Feedback"]
+__all__ = ["AssessRequest", "Assessment", "Averages", "EvaluateRequest", "Evaluation",
+           "Feedback", "Report", "ReportRequest", "Tip"]

@@ -3,12 +3,12 @@
 from collections import Counter
 from statistics import fmean
 
-from services.feedback.models import Averages, Report
+from services.feedback.models import Assessment, Averages, Report
 from services.feedback.rules import RULES
 from services.session.models import SessionTranscript
 
 
-def build_report(transcript: SessionTranscript) -> Report:
+def build_report(transcript: SessionTranscript, assessments: list[Assessment]) -> Report:
     session, segments = transcript.session, transcript.segments
     rules = RULES[session.mode]
     speech_ms = sum(s.duration_ms for s in segments)
@@ -47,6 +47,9 @@ def build_report(transcript: SessionTranscript) -> Report:
                 f"{fillers_per_minute} filler words per minute, {verdict} the "
                 f"{rules.max_fillers_per_minute:g} target"
             )
+        if assessments:
+            best = max(assessments, key=lambda a: a.fluency)
+            highlights.append(f"most fluent: segment {best.seq} (fluency {best.fluency:g})")
         if len(segments) >= 6:
             third = len(segments) // 3
             first = fmean(s.words_per_minute for s in segments[:third])
@@ -64,5 +67,6 @@ def build_report(transcript: SessionTranscript) -> Report:
         feedback_given=sum(patterns.values()),
         feedback_by_pattern=dict(patterns),
         averages=averages,
+        average_fluency=round(fmean(a.fluency for a in assessments), 1) if assessments else None,
         highlights=highlights,
     )

@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, Path, Request
 
+from services.common.admin import ScenarioSwitch
 from services.common.app import create_service_app
 from services.common.downstream import Downstream, new_http_client, timeout_from_env
 from services.feedback.client import FeedbackClient
@@ -24,7 +25,7 @@ from services.gateway.models import (
     Report,
     SegmentResult,
     Session,
-    SessionWithCounts,
+    SessionView,
 )
 from services.session.client import SessionClient
 from services.session.models import SESSION_ID_PATTERN
@@ -40,19 +41,28 @@ SessionId = Annotated[str, Path(pattern=SESSION_ID_PATTERN, description="32 hex 
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     timeout = timeout_from_env(DEFAULT_TIMEOUT_S)
     async with new_http_client(timeout) as http:
-        sessions = SessionClient(Downstream(
-            "session", os.environ.get("SESSION_URL", "http://127.0.0.1:8001"), http, timeout))
-        feedback = FeedbackClient(Downstream(
-            "feedback", os.environ.get("FEEDBACK_URL", "http://127.0.0.1:8002"), http, timeout))
+        session = Downstream(
+            "session", os.environ.get("SESSION_URL", "http://127.0.0.1:8001"), http, timeout)
+        feedback = Downstream(
+            "feedback", os.environ.get("FEEDBACK_URL", "http://127.0.0.1:8002"), http, timeout)
+        sessions = SessionClient(session)
+        app.state.internal = (session, feedback)
         app.state.sessions = sessions
-        app.state.coaching = Coaching(sessions, feedback)
+        app.state.coaching = Coaching(sessions, FeedbackClient(feedback))
         yield
+
+
+async def forward_scenario(name: str, switch: ScenarioSwitch) -> None:
+    """`make scenario` talks to the gateway only; the other services learn it from here."""
+    for downstream in app.state.internal:
+        await downstream.call("PUT", f"/admin/scenarios/{name}", json=switch.model_dump())
 
 
 app = create_service_app(
     "gateway",
     "HaptiTalk public API: live conversation coaching with haptic feedback.",
     lifespan,
+    forward_scenario,
 )
 
 
@@ -68,9 +78,9 @@ async def submit_segment(
     return await request.app.state.coaching.submit_segment(session_id, body)
 
 
-@app.get("/api/sessions/{session_id}", response_model=SessionWithCounts)
-async def get_session(session_id: SessionId, request: Request) -> SessionWithCounts:
-    return await request.app.state.sessions.get_session(session_id)
+@app.get("/api/sessions/{session_id}", response_model=SessionView)
+async def get_session(session_id: SessionId, request: Request) -> SessionView:
+    return await request.app.state.coaching.view(session_id)
 
 
 @app.post("/api/sessions/{session_id}/end", response_model=Report)

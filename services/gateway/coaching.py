@@ -7,11 +7,25 @@ A segment is the interesting one; its trace crosses all three services:
       feedback POST /evaluate                        pick a haptic pattern
         session  GET /sessions/{id}/history          recent segments, for trend + cooldown
       session  PUT .../segments/{seg}/feedback       remember the buzz (only if one is sent)
+
+Two planted bottlenecks live here (services/common/scenarios.py): `n_plus_one` in
+end_session and `sequential_fanout` in view.
 """
 
+import asyncio
+
+from services.common import scenarios
 from services.feedback.client import FeedbackClient
-from services.gateway.models import NewSegment, Report, SegmentResult
+from services.gateway.models import (
+    NewSegment,
+    RecentSegment,
+    Report,
+    SegmentResult,
+    SessionView,
+)
 from services.session.client import SessionClient
+
+RECENT_IN_VIEW = 3
 
 
 class Coaching:
@@ -28,6 +42,40 @@ class Coaching:
             segment_id=segment.segment_id, seq=segment.seq, feedback=evaluation.feedback
         )
 
+    async def view(self, session_id: str) -> SessionView:
+        # Three independent reads. Fixed: concurrently, so the view costs the slowest of
+        # them. Broken (sequential_fanout): one after another, so it costs their sum; in
+        # the trace, three CLIENT spans in a staircase instead of stacked.
+        calls = (
+            self.sessions.get_session(session_id),
+            self.sessions.history(session_id, RECENT_IN_VIEW),
+            self.feedback.tip(session_id),
+        )
+        if scenarios.is_on("sequential_fanout"):
+            scenarios.mark("sequential_fanout")
+            session, history, tip = [await call for call in calls]
+        else:
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            # All three have finished; report the first failure in call order, so the
+            # error a caller sees does not depend on which call lost the race.
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            session, history, tip = results
+        return SessionView(
+            **session.model_dump(),
+            recent=[RecentSegment(seq=s.seq, words_per_minute=s.words_per_minute,
+                                  feedback=s.feedback) for s in history.recent],
+            tip=tip.tip,
+        )
+
     async def end_session(self, session_id: str) -> Report:
         transcript = await self.sessions.end(session_id)
+        if scenarios.is_on("n_plus_one"):
+            # Broken: one /assess call per segment, awaited in turn: a staircase of N
+            # CLIENT spans under this request, growing with the session's length.
+            scenarios.mark("n_plus_one")
+            assessments = [await self.feedback.assess(s) for s in transcript.segments]
+            return await self.feedback.report(transcript, assessments)
+        # Fixed: /report assesses every segment in one batch.
         return await self.feedback.report(transcript)

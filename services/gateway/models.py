@@ -16,10 +16,24 @@ from services.session.models import (
 )
 
 
+class RecentSegment(BaseModel):
+    seq: int
+    words_per_minute: float
+    feedback: Feedback | None
+
+
+class SessionView(SessionWithCounts):
+    """The session with counts so far, its latest segments, and the tip of the moment."""
+
+    recent: list[RecentSegment]
+    tip: str | None
+
+
 class SegmentResult(BaseModel):
     segment_id: str
     seq: int
     feedback: Feedback | None
 
 
-__all__ = ["NewSegment", "NewSession", "Report", "SegmentResult", "Session", "SessionWithCounts"]
+__all__ = ["NewSegment", "NewSession", "Report", "SegmentResult", "Session", "SessionView",
+           "SessionWithCounts"]

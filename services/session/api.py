@@ -4,6 +4,7 @@ Run: opentelemetry-instrument uvicorn services.session.api:app --port 8001
 """
 
 import os
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,7 +13,10 @@ from typing import Annotated
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 
+from services.common import scenarios
+from services.common.admin import ScenarioSwitch
 from services.common.app import create_service_app
+from services.common.errors import ServiceError
 from services.session.models import (
     SESSION_ID_PATTERN,
     Feedback,
@@ -37,7 +41,25 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-app = create_service_app("session", "Sessions and speech segments (SQLite).", lifespan)
+class InjectedFailure(ServiceError):
+    """A failure planted on purpose by a scenario (error_injection, retry_storm)."""
+
+    status_code = 500
+    code = "injected_failure"
+
+
+class InjectedUnavailable(InjectedFailure):
+    status_code = 503
+
+
+async def on_scenario_switch(name: str, switch: ScenarioSwitch) -> None:
+    if name == "slow_query" and switch.enabled:
+        rows = int(scenarios.get("slow_query").param("seed_rows"))
+        await app.state.store.seed(rows)
+
+
+app = create_service_app("session", "Sessions and speech segments (SQLite).", lifespan,
+                         on_scenario_switch)
 
 
 def _store(request: Request) -> SessionStore:
@@ -56,6 +78,10 @@ async def get_session(session_id: SessionId, request: Request) -> SessionWithCou
 
 @app.post("/sessions/{session_id}/segments", status_code=201, response_model=Segment)
 async def add_segment(session_id: SessionId, body: NewSegment, request: Request) -> Segment:
+    injected = scenarios.get("error_injection")
+    if injected.enabled and random.random() < injected.param("rate"):
+        scenarios.mark("error_injection")
+        raise InjectedFailure("injected failure (scenario error_injection): segment not stored")
     return await _store(request).add_segment(session_id, body)
 
 
@@ -65,7 +91,18 @@ async def history(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> SessionHistory:
-    return await _store(request).history(session_id, limit)
+    flaky = scenarios.get("retry_storm")
+    # Flaky while the scenario is on, or whenever a failure_rate is set explicitly (that
+    # is how the fixed retry policy is shown under the same flakiness).
+    if (flaky.enabled or "failure_rate" in flaky.params) and (
+        random.random() < flaky.param("failure_rate")
+    ):
+        scenarios.mark("retry_storm")
+        raise InjectedUnavailable("injected flakiness (scenario retry_storm): try again")
+    scan = scenarios.is_on("slow_query")
+    if scan:
+        scenarios.mark("slow_query")
+    return await _store(request).history(session_id, limit, scan=scan)
 
 
 @app.put("/sessions/{session_id}/segments/{segment_id}/feedback", response_model=Segment)

@@ -179,11 +179,15 @@ class SessionStore:
                         (segment_id,))
             return _segment(cur.fetchone())
 
-    def _history(self, session_id: str, limit: int) -> SessionHistory:
+    def _history(self, session_id: str, limit: int, scan: bool) -> SessionHistory:
+        # Planted bottleneck `slow_query`: NOT INDEXED makes SQLite ignore the
+        # (session_id, seq) index and read the whole table. The DB span's db.statement
+        # shows it, and its duration grows with the table.
+        table = "segments NOT INDEXED" if scan else "segments"
         with self._cursor() as cur:
             session = self._get_session(cur, session_id)
             cur.execute(
-                f"SELECT {SEGMENT_COLUMNS} FROM segments WHERE session_id = ? "
+                f"SELECT {SEGMENT_COLUMNS} FROM {table} WHERE session_id = ? "
                 "ORDER BY seq DESC LIMIT ?",
                 (session_id, limit),
             )
@@ -202,6 +206,30 @@ class SessionStore:
             cur.execute(f"SELECT {SEGMENT_COLUMNS} FROM segments WHERE segment_id = ?",
                         (segment_id,))
             return _segment(cur.fetchone())
+
+    def _seed(self, rows: int) -> int:
+        """Fill the table with other users' history, so a full scan has work to do."""
+        with self._cursor() as cur:
+            cur.execute("SELECT COUNT(*) AS n FROM segments")
+            missing = rows - cur.fetchone()["n"]
+            if missing <= 0:
+                return 0
+            now = _now()
+            per_session = 500
+            for start in range(0, missing, per_session):
+                session_id = uuid.uuid4().hex
+                cur.execute(
+                    "INSERT INTO sessions (session_id, user_id, mode, status, started_at, "
+                    "ended_at) VALUES (?, 'seed', 'presentation', 'ended', ?, ?)",
+                    (session_id, now, now),
+                )
+                count = min(per_session, missing - start)
+                cur.executemany(
+                    f"INSERT INTO segments ({SEGMENT_COLUMNS}) "
+                    "VALUES (?, ?, ?, '', 5000, 130, 60, 150, 0, ?, NULL, NULL, NULL)",
+                    [(uuid.uuid4().hex, session_id, seq, now) for seq in range(1, count + 1)],
+                )
+            return missing
 
     def _end(self, session_id: str) -> SessionTranscript:
         with self._cursor() as cur:
@@ -233,8 +261,11 @@ class SessionStore:
     async def add_segment(self, session_id: str, segment: NewSegment) -> Segment:
         return await asyncio.to_thread(self._add_segment, session_id, segment)
 
-    async def history(self, session_id: str, limit: int) -> SessionHistory:
-        return await asyncio.to_thread(self._history, session_id, limit)
+    async def history(self, session_id: str, limit: int, scan: bool = False) -> SessionHistory:
+        return await asyncio.to_thread(self._history, session_id, limit, scan)
+
+    async def seed(self, rows: int) -> int:
+        return await asyncio.to_thread(self._seed, rows)
 
     async def set_feedback(self, session_id: str, segment_id: str, fb: Feedback) -> Segment:
         return await asyncio.to_thread(self._set_feedback, session_id, segment_id, fb)

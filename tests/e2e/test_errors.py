@@ -27,12 +27,12 @@ def test_unknown_session_is_404_and_an_error_span_in_session(
     assert error["trace_id"] == response.headers["x-trace-id"]
 
     def session_span_ended(trace: Trace) -> bool:
-        return bool(trace.find(service="session", kind="server")) and bool(
+        return bool(_get_session_span(trace)) and bool(
             trace.find(service="gateway", kind="server"))
 
     trace = jaeger.wait_for_trace(error["trace_id"], session_span_ended,
                                   "the gateway and session server spans")
-    (session_server,) = trace.find(service="session", kind="server")
+    (session_server,) = _get_session_span(trace)
     assert session_server.error
     assert session_server.tags["http.response.status_code"] == 404
     (event,) = session_server.exception_events
@@ -41,6 +41,11 @@ def test_unknown_session_is_404_and_an_error_span_in_session(
     # The gateway saw the 404 too: its server span carries the re-raised error.
     (gateway_server,) = trace.find(service="gateway", kind="server")
     assert gateway_server.error and gateway_server.exception_events
+
+
+def _get_session_span(trace: Trace) -> list:
+    return [s for s in trace.find(service="session", kind="server")
+            if s.tags.get("http.route") == "/sessions/{session_id}"]
 
 
 def test_invalid_body_is_422_naming_the_field(gateway: httpx.Client, session_id: str) -> None:

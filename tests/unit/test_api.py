@@ -68,9 +68,10 @@ def test_error_shape_is_shared(wired: TestClient, session_api: TestClient) -> No
 
 def test_unreachable_dependency_is_503_naming_it_quickly(wired: TestClient, spans) -> None:
     # A real refused connection (nothing listens on port 9 of loopback), not a mock.
-    http = httpx.AsyncClient()
-    gateway_app.state.sessions = SessionClient(
-        Downstream("session", "http://127.0.0.1:9", http, timeout_s=1.0))
+    unreachable = SessionClient(
+        Downstream("session", "http://127.0.0.1:9", httpx.AsyncClient(), timeout_s=1.0))
+    gateway_app.state.sessions = unreachable
+    gateway_app.state.coaching.sessions = unreachable
     started = time.monotonic()
     response = wired.get(f"/api/sessions/{'a' * 32}")
     assert time.monotonic() - started < 1.5
