@@ -1,0 +1,274 @@
+"""Each planted bottleneck has a trace signature: its shape in Jaeger, on and off.
+
+Switch a scenario through the gateway's admin API (what `make scenario` does), drive the
+affected call, read the trace from Jaeger, check the shape. Every test switches its
+scenario back off, whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from statistics import median
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import FAST_SEGMENT
+from tests.support.jaeger import Jaeger, Span, Trace
+
+CALM_SEGMENT = dict(FAST_SEGMENT, words_per_minute=130.0)
+
+
+@contextmanager
+def scenario(gateway: httpx.Client, name: str, enabled: bool, **params: float) -> Iterator[None]:
+    response = gateway.put(f"/admin/scenarios/{name}",
+                           json={"enabled": enabled, "params": params}, timeout=120)
+    assert response.status_code == 200, response.text
+    try:
+        yield
+    finally:
+        gateway.put(f"/admin/scenarios/{name}", json={"enabled": False}, timeout=30)
+
+
+def new_session(gateway: httpx.Client, segments: int = 0) -> str:
+    sid = gateway.post("/api/sessions", json={"user_id": "sig", "mode": "presentation"}
+                       ).json()["session_id"]
+    for _ in range(segments):
+        assert gateway.post(f"/api/sessions/{sid}/segments", json=CALM_SEGMENT
+                            ).status_code == 200
+    return sid
+
+
+def end(span: Span) -> int:
+    return span.start_us + span.duration_us
+
+
+def sequential(spans: list[Span]) -> bool:
+    ordered = sorted(spans, key=lambda s: s.start_us)
+    return all(end(a) <= b.start_us for a, b in zip(ordered, ordered[1:], strict=False))
+
+
+def overlapping(spans: list[Span]) -> bool:
+    ordered = sorted(spans, key=lambda s: s.start_us)
+    return any(b.start_us < end(a) for a, b in zip(ordered, ordered[1:], strict=False))
+
+
+def client_calls(trace: Trace, parent: Span, to_route: str | None = None) -> list[Span]:
+    """CLIENT spans under `parent` (optionally only those whose callee served `to_route`)."""
+    calls = [s for s in trace.children(parent) if s.kind == "client"]
+    if to_route is None:
+        return calls
+    return [c for c in calls
+            if any(srv.tags.get("http.route") == to_route for srv in trace.children(c))]
+
+
+def root(trace: Trace) -> Span:
+    (span,) = [s for s in trace.spans if s.parent_id is None]
+    return span
+
+
+def wait(jaeger: Jaeger, trace_id: str, until, what: str) -> Trace:
+    """Wait for `until` *and* the gateway's root span (spans arrive in any order)."""
+    def complete(t: Trace) -> bool:
+        return any(s.parent_id is None and s.service == "gateway" for s in t.spans) and until(t)
+
+    return jaeger.wait_for_trace(trace_id, complete, what + " and the gateway's root span")
+
+
+def test_admin_api_rejects_unknown_scenarios_and_params(gateway: httpx.Client) -> None:
+    response = gateway.put("/admin/scenarios/nope", json={"enabled": True})
+    assert response.status_code == 404
+    assert "n_plus_one" in response.json()["error"]["message"]
+    response = gateway.put("/admin/scenarios/error_injection",
+                           json={"enabled": True, "params": {"ratio": 1}})
+    assert response.status_code == 422
+    assert "rate" in response.json()["error"]["message"]
+    names = {s["name"] for s in gateway.get("/admin/scenarios").json()}
+    assert len(names) == 7
+    assert not any(s["enabled"] for s in gateway.get("/admin/scenarios").json())
+
+
+# --- 1. N+1 ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["on", "off"])
+def test_n_plus_one(gateway: httpx.Client, jaeger: Jaeger, enabled: bool) -> None:
+    segments = 4
+    sid = new_session(gateway, segments)
+    with scenario(gateway, "n_plus_one", enabled):
+        response = gateway.post(f"/api/sessions/{sid}/end")
+    assert response.status_code == 200
+    assert response.json()["average_fluency"] is not None
+
+    expected_feedback_calls = segments + 1 if enabled else 1
+    trace = wait(
+        jaeger, response.headers["x-trace-id"],
+        lambda t: len(t.find(service="feedback", kind="server")) == expected_feedback_calls,
+        f"{expected_feedback_calls} feedback server spans")
+    gateway_span = root(trace)
+    assessments = client_calls(trace, gateway_span, "/assess")
+    reports = client_calls(trace, gateway_span, "/report")
+    assert len(reports) == 1
+    if enabled:
+        assert gateway_span.tags["demo.scenario"] == "n_plus_one"
+        assert len(assessments) == segments
+        assert sequential(assessments), "the N calls form a staircase"
+        assert all(end(a) <= reports[0].start_us for a in assessments)
+    else:
+        assert "demo.scenario" not in gateway_span.tags
+        assert assessments == []
+
+
+# --- 2. sequential fan-out -------------------------------------------------------------
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["on", "off"])
+def test_sequential_fanout(gateway: httpx.Client, jaeger: Jaeger, enabled: bool) -> None:
+    sid = new_session(gateway, 2)
+    with scenario(gateway, "sequential_fanout", enabled):
+        response = gateway.get(f"/api/sessions/{sid}")
+    assert response.status_code == 200
+    trace = wait(
+        jaeger, response.headers["x-trace-id"],
+        lambda t: len(t.find(service="session", kind="server")) == 3,
+        "the three fan-out calls and feedback's history read")
+    calls = client_calls(trace, root(trace))
+    assert len(calls) == 3
+    if enabled:
+        assert sequential(calls)
+        assert root(trace).tags["demo.scenario"] == "sequential_fanout"
+    else:
+        assert overlapping(calls), "concurrent calls overlap in time"
+
+
+# --- 3. slow query -----------------------------------------------------------------------
+
+def _history_db_spans(jaeger: Jaeger, trace_ids: list[str]) -> list[Span]:
+    spans = []
+    for trace_id in trace_ids:
+        trace = wait(
+        jaeger,     trace_id,
+            lambda t: any("ORDER BY seq DESC" in s.tags.get("db.statement", "")
+                          for s in t.spans),
+            "the history query's DB span")
+        spans += [s for s in trace.spans if "ORDER BY seq DESC" in s.tags.get("db.statement", "")]
+    return spans
+
+
+def test_slow_query(gateway: httpx.Client, jaeger: Jaeger) -> None:
+    sid = new_session(gateway, 1)
+    with scenario(gateway, "slow_query", True, seed_rows=100_000):
+        slow_ids = [gateway.post(f"/api/sessions/{sid}/segments", json=CALM_SEGMENT)
+                    .headers["x-trace-id"] for _ in range(3)]
+    fast_ids = [gateway.post(f"/api/sessions/{sid}/segments", json=CALM_SEGMENT)
+                .headers["x-trace-id"] for _ in range(3)]
+
+    slow = _history_db_spans(jaeger, slow_ids)
+    fast = _history_db_spans(jaeger, fast_ids)
+    assert all("FROM segments NOT INDEXED WHERE" in s.tags["db.statement"] for s in slow)
+    assert all("NOT INDEXED" not in s.tags["db.statement"] for s in fast)
+    ratio = median(s.duration_us for s in slow) / median(s.duration_us for s in fast)
+    assert ratio > 5, f"full scan only {ratio:.1f}x slower than the index lookup"
+    history_server = jaeger.get_trace(slow_ids[0]).parent(slow[0])
+    assert history_server.tags["demo.scenario"] == "slow_query"
+
+
+# --- 4. pool of one, 5. blocking call: both need concurrency -----------------------------
+
+async def _concurrent_segments(base_url: str, sessions: list[str]) -> list[str]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        responses = await asyncio.gather(*(
+            client.post(f"/api/sessions/{sid}/segments", json=CALM_SEGMENT) for sid in sessions))
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+    return [r.headers["x-trace-id"] for r in responses]
+
+
+def _spans_named(jaeger: Jaeger, trace_ids: list[str], name: str) -> list[Span]:
+    spans = []
+    for trace_id in trace_ids:
+        trace = wait(jaeger, trace_id, lambda t: bool(t.find(operation=name)),
+                                      f"the {name!r} span")
+        spans += trace.find(operation=name)
+    return spans
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["on", "off"])
+def test_pool_of_one(gateway: httpx.Client, jaeger: Jaeger, enabled: bool) -> None:
+    sessions = [new_session(gateway) for _ in range(6)]
+    with scenario(gateway, "pool_of_one", enabled, scorer_ms=40):
+        trace_ids = asyncio.run(_concurrent_segments(str(gateway.base_url), sessions))
+    waits = sorted(s.duration_us / 1000 for s in _spans_named(jaeger, trace_ids,
+                                                               "wait for scorer slot"))
+    scoring = _spans_named(jaeger, trace_ids, "score segment")
+    if enabled:
+        # Six requests through one slot of >= 40 ms: the last waits for the others.
+        assert waits[-1] > 100, waits
+        assert sequential(scoring), "one slot: scoring never overlaps"
+        assert all(s.tags["demo.scenario"] == "pool_of_one" for s in scoring)
+    else:
+        assert waits[-1] < 30, waits
+        assert overlapping(scoring)
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["on", "off"])
+def test_blocking_call(gateway: httpx.Client, jaeger: Jaeger, enabled: bool) -> None:
+    sessions = [new_session(gateway) for _ in range(5)]
+    with scenario(gateway, "blocking_call", enabled, block_ms=60):
+        trace_ids = asyncio.run(_concurrent_segments(str(gateway.base_url), sessions))
+    lookups = _spans_named(jaeger, trace_ids, "load speaker profile")
+    if enabled:
+        # The event loop is frozen during each lookup: no two can overlap.
+        assert sequential(lookups)
+        assert all(s.tags["demo.scenario"] == "blocking_call" for s in lookups)
+    else:
+        assert overlapping(lookups), "in a worker thread, lookups run side by side"
+
+
+# --- 6. retry storm ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["storm", "backoff"])
+def test_retry_storm(gateway: httpx.Client, jaeger: Jaeger, enabled: bool) -> None:
+    sid = new_session(gateway)
+    # failure_rate 1: session's history always fails, so every attempt is visible.
+    with scenario(gateway, "retry_storm", enabled, failure_rate=1.0):
+        response = gateway.post(f"/api/sessions/{sid}/segments", json=CALM_SEGMENT)
+    assert response.status_code == 503
+    assert response.json()["error"]["dependency"] == "feedback"
+
+    attempts = 5 if enabled else 3
+    trace = wait(
+        jaeger, response.headers["x-trace-id"],
+        lambda t: len([s for s in t.find(service="session", kind="server")
+                       if s.tags.get("http.route") == "/sessions/{session_id}/history"])
+        == attempts,
+        f"{attempts} history attempts")
+    (evaluate,) = trace.find(service="feedback", kind="server")
+    tries = sorted(client_calls(trace, evaluate), key=lambda s: s.start_us)
+    assert len(tries) == attempts and all(t.error for t in tries)
+    gaps_ms = [(b.start_us - end(a)) / 1000 for a, b in zip(tries, tries[1:], strict=False)]
+    if enabled:
+        assert max(gaps_ms) < 20, f"retries back to back: {gaps_ms}"
+        assert evaluate.tags["demo.scenario"] == "retry_storm"
+    else:
+        assert 25 <= gaps_ms[0] and 50 <= gaps_ms[1], f"backoff with jitter: {gaps_ms}"
+
+
+# --- 7. error injection ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["on", "off"])
+def test_error_injection(gateway: httpx.Client, jaeger: Jaeger, enabled: bool) -> None:
+    sid = new_session(gateway)
+    with scenario(gateway, "error_injection", enabled, rate=1.0):
+        response = gateway.post(f"/api/sessions/{sid}/segments", json=CALM_SEGMENT)
+    if not enabled:
+        assert response.status_code == 200
+        return
+    assert response.status_code == 503
+    assert response.json()["error"]["dependency"] == "session"
+    trace = wait(
+        jaeger, response.headers["x-trace-id"],
+        lambda t: bool(t.find(service="session", kind="server")), "the failing session span")
+    (failing,) = trace.find(service="session", kind="server")
+    assert failing.error and failing.tags["demo.scenario"] == "error_injection"
+    assert "injected failure" in failing.exception_events[0]["exception.message"]
+    assert root(trace).error
