@@ -13,7 +13,8 @@ COMPOSE := $(VENV)/bin/docker-compose
 STACK   ?= $(shell docker info >/dev/null 2>&1 && echo compose || echo local)
 TOOLS   := .tools/jaeger-$(JAEGER_VERSION)/jaeger .tools/otelcol-$(OTELCOL_VERSION)/otelcol-haptitalk
 
-.PHONY: help install tools up down status ps logs test test-unit test-e2e lint clean monitoring-up monitoring-down
+.PHONY: help install tools up down status ps logs test test-unit test-e2e lint clean \
+        monitoring-up monitoring-down load load-ui trace slowest scenario bench-scenario
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -78,6 +79,27 @@ monitoring-up: ## Start only the tracing backend (Jaeger + collector), like star
 
 monitoring-down: ## Stop only the tracing backend
 	infra/stop-monitoring.sh
+
+load: ## Headless Locust run (USERS=10 SPAWN_RATE=5 DURATION=60s), summary + slowest traces
+	$(PY) -m loadtest.run --users $(or $(USERS),10) --spawn-rate $(or $(SPAWN_RATE),5) --duration $(or $(DURATION),60s)
+
+load-ui: ## Locust's web UI on http://localhost:8089 (traced, like make load)
+	$(PY) -c 'import os, sys; from loadtest.run import locust_env; os.execve(sys.argv[1], sys.argv[1:], locust_env())' \
+	  $(VENV)/bin/locust -f loadtest/locustfile.py --otel --host http://127.0.0.1:$(GATEWAY_PORT) --web-host 127.0.0.1 --web-port 8089 CoachingSession ApiConsumer
+
+trace: ## Print one trace as a waterfall in the terminal: make trace ID=<trace id>
+	@test -n "$(ID)" || { echo "usage: make trace ID=<trace id>  (see X-Trace-Id, or make slowest)"; exit 2; }
+	@$(PY) -m infra.jaeger.waterfall show $(ID)
+
+slowest: ## The slowest recent traces: make slowest N=10 SERVICE=gateway
+	@$(PY) -m infra.jaeger.waterfall slowest -n $(or $(N),10) --service $(or $(SERVICE),gateway)
+
+scenario: ## Flip a planted bottleneck: make scenario NAME=n_plus_one STATE=on (no NAME: list)
+	@$(PY) -m loadtest.scenario $(NAME) $(STATE) $(if $(PARAMS),--params '$(PARAMS)')
+
+bench-scenario: ## Same Locust profile with a scenario off and on: make bench-scenario NAME=pool_of_one
+	@test -n "$(NAME)" || { echo "usage: make bench-scenario NAME=<scenario>  (make scenario lists them)"; exit 2; }
+	$(PY) -m loadtest.bench_scenario $(NAME)
 
 test: $(PY) ## Run every test: unit, then end-to-end against the real stack (starts it if needed)
 	@$(MAKE) --no-print-directory $(TOOLS)

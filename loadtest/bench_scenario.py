@@ -1,0 +1,99 @@
+"""`make bench-scenario NAME=...`: the same fixed Locust profile with a scenario off, then
+on, and the figures side by side (throughput, p50, p95: all requests and the affected one).
+
+    make bench-scenario NAME=pool_of_one            # BENCH_USERS=20 BENCH_DURATION=30s
+
+Bounded: two runs of BENCH_DURATION each, of the locustfile's `Pressure` user (no think
+time), BENCH_USERS=20 by default. Locust runs without --otel here (the services
+are traced as always; the load generator's own spans would only add noise). Results:
+reports/bench-<name>-<time>/result.json, and docs/scenarios.md quotes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from loadtest.run import ROOT, read_stats, run_locust
+from loadtest.scenario import gateway_url, switch
+
+AFFECTED = {
+    "n_plus_one": "/api/sessions/[id]/end",
+    "sequential_fanout": "/api/sessions/[id]",
+    "slow_query": "/api/sessions/[id]/segments",
+    "pool_of_one": "/api/sessions/[id]/segments",
+    "blocking_call": "/api/sessions/[id]/segments",
+    "retry_storm": "/api/sessions/[id]/segments",
+    "error_injection": "/api/sessions/[id]/segments",
+}
+# Parameters for both runs, so that off and on differ only in the switch: the scorer and
+# the blocking lookup take 20 ms (enough to saturate one slot / one event loop under this
+# profile), and retry_storm's "off" run keeps session flaky, so the runs differ only in
+# the retry policy (immediate x5 versus backoff x3).
+BENCH_PARAMS: dict[str, dict[str, float]] = {
+    "pool_of_one": {"scorer_ms": 20},
+    "blocking_call": {"block_ms": 20},
+    "retry_storm": {"failure_rate": 0.5},
+}
+
+
+def figures(rows: list[dict[str, str]], name: str) -> dict[str, float]:
+    row = next(r for r in rows if r["Name"] == name)
+    count = int(row["Request Count"])
+    return {
+        "requests": count,
+        "failures": int(row["Failure Count"]),
+        "rps": round(float(row["Requests/s"]), 2),
+        "p50_ms": float(row["50%"]),
+        "p95_ms": float(row["95%"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    name = (argv or sys.argv[1:])[0]
+    if name not in AFFECTED:
+        print(f"unknown scenario {name!r}; known: {', '.join(AFFECTED)}", file=sys.stderr)
+        return 2
+    users = int(os.environ.get("BENCH_USERS", 20))
+    duration = os.environ.get("BENCH_DURATION", "30s")
+    out = ROOT / "reports" / time.strftime(f"bench-{name}-%Y%m%d-%H%M%S")
+    console = Console()
+    results: dict[str, dict] = {}
+    try:
+        for state in ("off", "on"):
+            enabled = state == "on"
+            switch(name, enabled, BENCH_PARAMS.get(name, {}))
+            console.print(f"[bold]{name} {state}[/bold]: {users} users for {duration}")
+            run_locust(gateway_url(), users, users, duration, out / state, otel=False,
+                       extra=["Pressure"])
+            rows = read_stats(out / state)
+            results[state] = {"all": figures(rows, "Aggregated"),
+                              "affected": figures(rows, AFFECTED[name])}
+    finally:
+        switch(name, False)
+
+    table = Table(title=f"{name}: same profile, off vs on ({users} users, {duration} each)")
+    for column in ("", "off", "on", "on / off"):
+        table.add_column(column, justify="right")
+    for scope, label in (("all", "all requests"), ("affected", AFFECTED[name])):
+        for metric in ("rps", "p50_ms", "p95_ms", "failures"):
+            off, on = results["off"][scope][metric], results["on"][scope][metric]
+            ratio = f"{on / off:.2f}x" if off else "-"
+            table.add_row(f"{escape(label)} {metric}", f"{off:g}", f"{on:g}", ratio)
+    console.print(table)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "result.json").write_text(json.dumps(
+        {"scenario": name, "users": users, "duration": duration, **results}, indent=2))
+    console.print(f"result: {Path(out, 'result.json').relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""`make load`: a bounded, headless Locust run with a readable summary at the end.
+
+    make load USERS=20 SPAWN_RATE=5 DURATION=60s
+
+Writes Locust's HTML and CSV reports into reports/load-<time>/, then prints the request
+table and the trace ids of the slowest and the failed requests, each with its Jaeger URL
+(and `make trace ID=...` for local mode, whose Jaeger has no web UI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+JOURNEYS = ["CoachingSession", "ApiConsumer"]  # the realistic mix (Pressure is for benches)
+
+
+def locust_env(service_name: str = "locust") -> dict[str, str]:
+    """Locust's --otel setup reads the standard variables, like the services."""
+    grpc_port = os.environ.get("OTLP_GRPC_PORT", "4317")
+    return {
+        **os.environ,
+        "OTEL_SERVICE_NAME": service_name,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": os.environ.get(
+            "OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{grpc_port}"),
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_BSP_SCHEDULE_DELAY": "500",
+    }
+
+
+def run_locust(host: str, users: int, spawn_rate: float, duration: str, out: Path,
+               otel: bool = True, extra: list[str] | None = None,
+               progress: bool = True) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    args = [
+        str(Path(sys.executable).parent / "locust"), "-f", str(LOCUSTFILE),
+        "--headless", "--host", host,
+        "--users", str(users), "--spawn-rate", str(spawn_rate), "--run-time", duration,
+        "--stop-timeout", "10",
+        "--csv", str(out / "stats"), "--html", str(out / "report.html"),
+        "--only-summary",
+        *(["--otel"] if otel else []),
+        *(extra or JOURNEYS),
+    ]
+    env = locust_env()
+    env["LOAD_TRACES_FILE"] = str(out / "traces.json")
+    # Locust's own console output goes to a log file; we print progress and a summary.
+    # It exits 1 when any request failed: a result to report, not a crash.
+    seconds = parse_duration(duration)
+    started = time.monotonic()
+    with open(out / "locust.log", "w") as log:
+        process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        while process.poll() is None:
+            elapsed = time.monotonic() - started
+            if progress:
+                print(f"\r  running {elapsed:4.0f}s / {seconds}s", end="", flush=True)
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                if elapsed > seconds + 120:
+                    process.kill()
+    if progress:
+        print()
+    return process.returncode
+
+
+def parse_duration(text: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600}
+    if text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+def read_stats(out: Path) -> list[dict[str, str]]:
+    with open(out / "stats_stats.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def summary_table(rows: list[dict[str, str]], title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("request", no_wrap=True)
+    for column in ( "count", "failures", "req/s", "p50 ms", "p95 ms", "max ms"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        name = escape(row["Name"]) if row["Name"] != "Aggregated" else "[bold]all requests[/bold]"
+        failures = int(row["Failure Count"])
+        table.add_row(
+            f"{row['Type']} {name}".strip() if row["Type"] else name,
+            row["Request Count"],
+            f"[red]{failures}[/red]" if failures else "0",
+            f"{float(row['Requests/s']):.1f}",
+            row["50%"], row["95%"], f"{float(row['Max Response Time']):.0f}",
+        )
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=int(os.environ.get("USERS", 10)))
+    parser.add_argument("--spawn-rate", type=float,
+                        default=float(os.environ.get("SPAWN_RATE", 5)))
+    parser.add_argument("--duration", default=os.environ.get("DURATION", "60s"))
+    args = parser.parse_args(argv)
+
+    host = os.environ.get("GATEWAY_URL",
+                          f"http://127.0.0.1:{os.environ.get('GATEWAY_PORT', '8000')}")
+    jaeger = os.environ.get("JAEGER_URL",
+                            f"http://localhost:{os.environ.get('JAEGER_UI_PORT', '16686')}")
+    out = ROOT / "reports" / time.strftime("load-%Y%m%d-%H%M%S")
+    console = Console(width=max(100, Console().width))
+    console.print(f"Locust: {args.users} users (+{args.spawn_rate:g}/s) for {args.duration} "
+                  f"against {host}; traced from the first click (--otel)")
+    code = run_locust(host, args.users, args.spawn_rate, args.duration, out)
+    if not (out / "stats_stats.csv").exists():
+        console.print(f"[red]Locust produced no results (exit code {code}).[/red] "
+                      "Is the stack up? `make status`")
+        return 1
+
+    console.print(summary_table(read_stats(out), f"{args.duration} of HaptiTalk traffic"))
+    traces = json.loads((out / "traces.json").read_text()) if (out / "traces.json").exists() \
+        else {"slowest": [], "failed": []}
+    for label, entries in (("slowest requests", traces["slowest"]),
+                           ("failed requests", traces["failed"])):
+        if not entries:
+            continue
+        console.print(f"\n[bold]{label}[/bold]")
+        for e in entries:
+            extra = f"  [red]{escape(e['error'])}[/red]" if "error" in e else ""
+            console.print(f"  {e['ms']:>8} ms  {escape(e['name']):<32} "
+                          f"{jaeger}/trace/{e['trace_id']}{extra}", soft_wrap=True)
+    console.print(f"\nReports: {out.relative_to(ROOT)}/report.html (and stats_*.csv)")
+    console.print("In Jaeger: service 'locust' or tag synthetic_request=true; headless: "
+                  "make trace ID=<trace id>")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

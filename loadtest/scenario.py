@@ -1,0 +1,71 @@
+"""`make scenario NAME=... STATE=on|off [PARAMS='{"rate": 0.5}']`: flip a planted bottleneck.
+
+Talks to the gateway's admin API, which forwards the switch to session and feedback.
+`make scenario` with no NAME lists every scenario and its state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+
+def gateway_url() -> str:
+    return os.environ.get("GATEWAY_URL",
+                          f"http://127.0.0.1:{os.environ.get('GATEWAY_PORT', '8000')}")
+
+
+def switch(name: str, enabled: bool, params: dict | None = None) -> dict:
+    """Used by `make bench-scenario` too. Raises with the server's message on refusal."""
+    response = httpx.put(f"{gateway_url()}/admin/scenarios/{name}",
+                         json={"enabled": enabled, "params": params or {}}, timeout=120)
+    if response.status_code != 200:
+        raise SystemExit(f"refused ({response.status_code}): "
+                         f"{response.json().get('error', {}).get('message', response.text)}")
+    return response.json()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", nargs="?")
+    parser.add_argument("state", nargs="?", choices=["on", "off"])
+    parser.add_argument("--params", default="", help='JSON, e.g. \'{"rate": 0.5}\'')
+    args = parser.parse_args(argv)
+    console = Console()
+    try:
+        if args.name and args.state:
+            params = json.loads(args.params) if args.params else {}
+            result = switch(args.name, args.state == "on", params)
+            on = result["enabled"]
+            console.print(f"[bold]{result['name']}[/bold] is now "
+                          f"{'[red]ON[/red]' if on else '[green]off[/green]'} "
+                          f"(params {result['params']})")
+            console.print(f"  {'broken' if on else 'fixed'}: "
+                          f"{result['broken' if on else 'fixed']}")
+            if on:
+                console.print(f"  find it in Jaeger: tag demo.scenario={result['name']}")
+            return 0
+        scenarios = httpx.get(f"{gateway_url()}/admin/scenarios", timeout=10).json()
+    except httpx.HTTPError as exc:
+        console.print(f"[red]cannot reach the gateway at {gateway_url()}: {exc}[/red] "
+                      "(is the stack up? `make status`)")
+        return 2
+    table = Table(title="planted bottlenecks (make scenario NAME=... STATE=on|off)")
+    for column in ("name", "state", "in", "when on", "params"):
+        table.add_column(column)
+    for s in scenarios:
+        table.add_row(s["name"], "[red]ON[/red]" if s["enabled"] else "off", s["owner"],
+                      s["broken"], json.dumps(s["params"]))
+    console.print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

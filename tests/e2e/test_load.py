@@ -1,0 +1,45 @@
+"""`make load`: Locust traffic traced from the first click, with a summary and trace links."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from tests.support.jaeger import Jaeger, Trace
+from tests.support.stack import ROOT, Endpoints
+
+
+def test_make_load_summarises_and_its_traces_start_at_locust(
+    endpoints: Endpoints, jaeger: Jaeger
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "loadtest.run", "--users", "3", "--spawn-rate", "3",
+         "--duration", "8s"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "GATEWAY_URL": endpoints.gateway,
+             "JAEGER_URL": endpoints.jaeger, "COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "POST /api/sessions/[id]/segments" in out
+    assert "all requests" in out and "slowest requests" in out
+    # A segment call: made inside a session, so its baggage carries session.id.
+    trace_ids = re.findall(r"segments\s+\S+/trace/([0-9a-f]{32})", out)
+    assert trace_ids, out
+
+    def rooted_at_locust(trace: Trace) -> bool:
+        return any(s.service == "locust" and s.parent_id is None for s in trace.spans) and \
+            bool(trace.find(service="gateway", kind="server"))
+
+    trace = jaeger.wait_for_trace(trace_ids[0], rooted_at_locust,
+                                  "Locust's root span and the gateway's server span")
+    (root,) = [s for s in trace.spans if s.parent_id is None]
+    assert root.service == "locust" and root.kind == "client"
+    (gateway,) = trace.find(service="gateway", kind="server")
+    assert gateway.parent_id == root.span_id
+    # Baggage from the load generator, copied onto every service's server span.
+    for server in trace.find(kind="server"):
+        assert server.tags.get("synthetic_request") == "true", server.operation
+        assert re.fullmatch(r"[0-9a-f]{32}", server.tags.get("session.id", "")), server.operation
