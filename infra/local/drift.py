@@ -28,6 +28,19 @@ def config_env_refs(path: Path) -> set[str]:
     return set(ENV_REF.findall(path.read_text()))
 
 
+def _scrape_targets(name: str, svc: dict, config: Path, services: dict) -> list[str]:
+    """Prometheus config cannot read the environment, so its targets are checked here:
+    each localhost port it scrapes must be one the host service is configured with."""
+    host = (svc.get("network_mode") or "").removeprefix("service:")
+    host_env = {str(v) for v in (services.get(host, {}).get("environment") or {}).values()}
+    return [
+        f"{name}: prometheus.yml scrapes localhost:{port}, which {host or 'no service'} "
+        "is not configured to serve"
+        for port in re.findall(r"localhost:(\d+)", config.read_text())
+        if port not in host_env
+    ]
+
+
 def check(model: dict, programs: list[Program]) -> list[str]:
     problems: list[str] = []
     services = model["services"]
@@ -42,17 +55,29 @@ def check(model: dict, programs: list[Program]) -> list[str]:
             source = Path(vol["source"])
             if not source.exists():
                 problems.append(f"{name}: mounted file {source} does not exist")
-            elif source.suffix in (".yaml", ".yml"):
-                for ref in sorted(config_env_refs(source) - set(env)):
+                continue
+            configs = sorted(source.glob("*.yaml")) if source.is_dir() else [source]
+            for config in configs:
+                if config.suffix not in (".yaml", ".yml"):
+                    continue
+                for ref in sorted(config_env_refs(config) - set(env)):
                     problems.append(
-                        f"{name}: {source.name} reads ${{env:{ref}}} but the compose "
+                        f"{name}: {config.name} reads ${{env:{ref}}} but the compose "
                         "service does not set it")
+            if source.name == "prometheus.yml":
+                problems += _scrape_targets(name, svc, source, services)
         for arg in command:
-            if arg.startswith("/") and not any(
-                arg == t or arg.startswith(t + "/") for t in mounts
+            path = arg.split("=", 1)[1] if arg.startswith("--") and "=" in arg else arg
+            if path.startswith("/") and not any(
+                path == t or path.startswith(t + "/") for t in mounts
             ):
-                problems.append(f"{name}: command uses {arg}, which no volume mounts")
+                problems.append(f"{name}: command uses {path}, which no volume mounts")
 
+        # Services in this one's network namespace (network_mode: service:<name>) listen
+        # on its published ports too.
+        guests = [g for g in services.values() if g.get("network_mode") == f"service:{name}"]
+        for guest in guests:
+            command = command + [str(a) for a in guest.get("command") or []]
         listening = " ".join(command + list(env.values()))
         for port in svc.get("ports", []):
             target = str(port["target"])
@@ -78,7 +103,7 @@ def check(model: dict, programs: list[Program]) -> list[str]:
                     problems.append(
                         f"{program.name}: local mode keeps container hostname {host} ({value})")
             for path in container_paths:
-                if value == path or value.startswith(path + "/"):
+                if re.search(rf"(^|=){re.escape(path)}(/|$)", value):
                     problems.append(
                         f"{program.name}: local mode keeps container path {path} ({value})")
     return problems

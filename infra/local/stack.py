@@ -12,8 +12,9 @@ environment, changing only what a container has and a host process has not:
 - `0.0.0.0` becomes 127.0.0.1 (local processes listen on loopback only);
 - container paths of mounted files become the files in the repository, and named
   volumes become folders under var/ (kept by `make down`, removed by `make clean`);
-- an image's entrypoint becomes the binary we built from the same release
-  (`x-local-programs` in docker-compose.yml).
+- an image's entrypoint becomes the binary we built from the same release, or the
+  Debian package of the same release (`x-local-programs` in docker-compose.yml);
+  optional ones (Prometheus) are skipped, saying how to install them.
 
 supervisord (a well-kept process manager) keeps the processes: `down` leaves none behind.
 """
@@ -53,6 +54,11 @@ class Program:
     environment: dict[str, str]
     health_url: str | None
     depends_on: list[str] = field(default_factory=list)
+    optional: str | None = None  # why it may be missing, and how to install it
+
+    @property
+    def installed(self) -> bool:
+        return Path(self.command[0]).exists()
 
 
 def compose_model() -> dict:
@@ -85,8 +91,9 @@ def local_mapper(model: dict) -> Callable[[str], str]:
     def local(value: str) -> str:
         value = host_port.sub(r"127.0.0.1:\2", value.replace("0.0.0.0", "127.0.0.1"))
         for target, source in paths.items():
-            if value == target or value.startswith(target + "/"):
-                value = source + value[len(target):]
+            # a whole value (/etc/otelcol/x.yaml) or a flag's (--config.file=/etc/...)
+            value = re.sub(rf"(^|=){re.escape(target)}(?=/|$)",
+                           lambda m, source=source: m.group(1) + source, value)
         return value
 
     return local
@@ -100,8 +107,10 @@ def to_local(model: dict) -> list[Program]:
     programs = []
     for name, svc in services.items():
         command = [local(arg) for arg in svc["command"]]
+        optional = None
         if name in entrypoints:
-            command = [str(ROOT / entrypoints[name]), *command]
+            command = [str(ROOT / entrypoints[name]["program"]), *command]
+            optional = entrypoints[name].get("optional")
         else:
             found = shutil.which(command[0], path=f"{BIN}{os.pathsep}{os.environ['PATH']}")
             command[0] = found or command[0]
@@ -112,6 +121,7 @@ def to_local(model: dict) -> list[Program]:
             environment=env,
             health_url=health_url(svc, local),
             depends_on=list((svc.get("depends_on") or {}).keys()),
+            optional=optional,
         ))
     return start_order(programs)
 
@@ -217,8 +227,13 @@ def cmd_up(only: list[str] | None) -> int:
             print(f"unknown service(s): {', '.join(sorted(unknown))}", file=sys.stderr)
             return 2
         programs = [p for p in programs if p.name in only]
-    for p in programs:
-        if p.command[0].startswith(str(ROOT / ".tools")) and not Path(p.command[0]).exists():
+    for p in list(programs):
+        if p.installed:
+            continue
+        if p.optional:
+            print(f"  skipping {p.name:<14} not installed: {p.optional}")
+            programs.remove(p)
+        elif p.command[0].startswith(str(ROOT / ".tools")):
             print(f"{p.name}: {p.command[0]} is not built yet: run `make tools`", file=sys.stderr)
             return 1
     RUN.mkdir(parents=True, exist_ok=True)
@@ -286,6 +301,9 @@ def cmd_status() -> int:
         name = line.split()[0]
         p = programs.get(name)
         health = ""
+        if p is not None and p.optional and not p.installed:
+            print(f"{name:<32} skipped: not installed ({p.optional})")
+            continue
         if p is not None and p.health_url and "RUNNING" in line:
             ok = healthy(p.health_url)
             bad += not ok

@@ -11,6 +11,7 @@ Every error is also recorded on the current span (`record_exception` + ERROR sta
 the red span in Jaeger carries the same message the caller got.
 """
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -78,9 +79,16 @@ def _mark_span(exc: Exception, description: str) -> None:
 
 
 def install_error_handlers(app: FastAPI, service: str) -> None:
+    # With OTEL_PYTHON_LOG_CORRELATION=true these lines carry trace_id and span_id, and
+    # the OTLP log exporter ships them to the collector.
+    log = logging.getLogger(f"haptitalk.{service}")
+
     @app.exception_handler(ServiceError)
-    async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         _mark_span(exc, exc.message)
+        level = logging.WARNING if exc.status_code >= 500 else logging.INFO
+        log.log(level, "%s %s -> %s %s: %s", request.method, request.url.path,
+                exc.status_code, exc.code, exc.message)
         return JSONResponse(
             error_body(service, exc.code, exc.message, **exc.extra), status_code=exc.status_code
         )
@@ -116,9 +124,10 @@ def install_error_handlers(app: FastAPI, service: str) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # The instrumentation records the exception too; the body never leaks a stack trace.
         _mark_span(exc, f"{type(exc).__name__}: {exc}")
+        log.exception("%s %s -> 500", request.method, request.url.path)
         return JSONResponse(
             error_body(service, "internal_error", f"unexpected error: {type(exc).__name__}"),
             status_code=500,

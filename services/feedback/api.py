@@ -3,6 +3,7 @@
 Run: opentelemetry-instrument uvicorn services.feedback.api:app --port 8002
 """
 
+import logging
 import os
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -29,6 +30,8 @@ from services.feedback.rules import evaluate, findings
 from services.feedback.scorer import score, score_batch
 from services.session.client import SessionClient
 from services.session.models import SESSION_ID_PATTERN, SessionHistory
+
+log = logging.getLogger("haptitalk.feedback")
 
 # Recent segments read for trends (monotone pitch) and the cooldown.
 HISTORY_WINDOW = 8
@@ -61,6 +64,10 @@ async def evaluate_segment(body: EvaluateRequest, request: Request) -> Evaluatio
     previous = [s for s in history.recent if s.segment_id != body.segment.segment_id]
     evaluation = evaluate(history.session.mode, body.segment, previous[-HISTORY_WINDOW:])
     evaluation.fluency = await score(body.segment)
+    if evaluation.feedback is not None:
+        log.info("haptic feedback for session %s segment %d: %s (intensity %d): %s",
+                 body.session_id, body.segment.seq, evaluation.feedback.pattern,
+                 evaluation.feedback.intensity, evaluation.feedback.reason)
     return evaluation
 
 

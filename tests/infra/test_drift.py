@@ -47,14 +47,26 @@ def test_local_mode_runs_the_compose_commands_and_environment(model: dict) -> No
 
 def test_config_reading_an_unset_variable_is_drift(model: dict, tmp_path: Path) -> None:
     edited = copy.deepcopy(model)
-    config = tmp_path / "collector.yaml"
-    source = Path(next(v["source"] for v in model["services"]["otel-collector"]["volumes"]))
-    shutil.copy(source, config)
+    (mount,) = [v for v in edited["services"]["otel-collector"]["volumes"]
+                if v["target"] == "/etc/otelcol"]
+    copied = tmp_path / "collector"
+    shutil.copytree(mount["source"], copied)
+    config = copied / "config.yaml"
     config.write_text(config.read_text() + "\n# ${env:NEW_PORT_ONLY_IN_THE_FILE}\n")
-    edited["services"]["otel-collector"]["volumes"][0]["source"] = str(config)
+    mount["source"] = str(copied)
     assert problems_of(edited) == [
-        "otel-collector: collector.yaml reads ${env:NEW_PORT_ONLY_IN_THE_FILE} but the "
+        "otel-collector: config.yaml reads ${env:NEW_PORT_ONLY_IN_THE_FILE} but the "
         "compose service does not set it"]
+
+
+def test_prometheus_scraping_a_port_the_collector_does_not_serve_is_drift(
+    model: dict
+) -> None:
+    edited = copy.deepcopy(model)
+    edited["services"]["otel-collector"]["environment"]["COLLECTOR_PROMETHEUS_PORT"] = "9889"
+    problems = problems_of(edited)
+    assert ("prometheus: prometheus.yml scrapes localhost:8889, which otel-collector is not "
+            "configured to serve") in problems
 
 
 def test_port_published_but_not_listened_on_is_drift(model: dict) -> None:

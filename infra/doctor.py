@@ -1,0 +1,246 @@
+"""`make doctor`: check every hop a span travels, and say in plain words what is wrong.
+
+    service --OTLP--> collector --OTLP--> Jaeger --query API--> you
+                          \\--Prometheus exporter--> Prometheus --> Jaeger's Monitor tab
+
+Each check prints ✓ or ✗ with what to do; the exit code is non-zero when anything is
+broken. The last check sends a real request and waits for its whole trace in Jaeger.
+Every URL comes from .env (or the environment), like everything else.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = httpx.Timeout(3.0)
+SERVICES = ("gateway", "session", "feedback")
+
+
+def settings() -> dict[str, str]:
+    values = {}
+    for line in (ROOT / ".env").read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip()
+    return {**values, **{k: v for k, v in os.environ.items() if k in values}}
+
+
+@dataclass
+class Result:
+    ok: bool
+    what: str
+    fix: str = ""
+    optional: bool = False
+
+
+class Doctor:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.http = httpx.Client(timeout=TIMEOUT)
+        host = env.get("STACK_HOST", "127.0.0.1")
+        self.url = {
+            "gateway": f"http://{host}:{env['GATEWAY_PORT']}",
+            "session": f"http://{host}:{env['SESSION_PORT']}",
+            "feedback": f"http://{host}:{env['FEEDBACK_PORT']}",
+            "jaeger": f"http://{host}:{env['JAEGER_UI_PORT']}",
+            "collector_health": f"http://{host}:{env['COLLECTOR_HEALTH_PORT']}/",
+            "collector_metrics": f"http://{host}:{env['COLLECTOR_TELEMETRY_PORT']}/metrics",
+            "exporter": f"http://{host}:{env['COLLECTOR_PROMETHEUS_PORT']}/metrics",
+            "zpages": f"http://{host}:{env['ZPAGES_PORT']}/debug/servicez",
+            "prometheus": f"http://{host}:{env['PROMETHEUS_PORT']}",
+        }
+
+    def get(self, url: str) -> httpx.Response | None:
+        try:
+            return self.http.get(url)
+        except httpx.HTTPError:
+            return None
+
+    # -- the checks, in the order a span travels ----------------------------------------
+
+    def services_healthy(self) -> list[Result]:
+        results = []
+        for name in SERVICES:
+            response = self.get(f"{self.url[name]}/healthz")
+            if response is not None and response.status_code == 200:
+                results.append(Result(True, f"{name} is healthy ({self.url[name]})"))
+                continue
+            owner = listener(int(self.url[name].rsplit(":", 1)[1]))
+            fix = (f"port is held by {owner}, not by the {name} service: stop it or change "
+                   f"{name.upper()}_PORT in .env" if owner and "uvicorn" not in owner
+                   else f"start it: `make up`; its log: var/log/{name}.log "
+                        f"(compose: docker compose logs {name})")
+            results.append(Result(False, f"{name} does not answer /healthz at "
+                                         f"{self.url[name]}", fix))
+        return results
+
+    def collector_up(self) -> list[Result]:
+        response = self.get(self.url["collector_health"])
+        if response is None or response.status_code != 200:
+            return [Result(False, "the OpenTelemetry Collector is not running or not healthy",
+                           "spans are dropped at the services (they log export errors). "
+                           "Start it: `make up` (or infra/start-monitoring.sh); log: "
+                           "var/log/otel-collector.log, or docker logs haptitalk-otel-collector")]
+        results = [Result(True, f"collector is healthy ({self.url['collector_health']})")]
+        zpages = self.get(self.url["zpages"])
+        results.append(Result(zpages is not None and zpages.status_code == 200,
+                              f"collector zPages answer ({self.url['zpages']})",
+                              "check ZPAGES_PORT and the zpages extension in "
+                              "infra/collector/config.yaml"))
+        return results
+
+    def collector_counters(self) -> list[Result]:
+        response = self.get(self.url["collector_metrics"])
+        if response is None:
+            return [Result(False, "cannot read the collector's own metrics",
+                           f"is COLLECTOR_TELEMETRY_PORT right? ({self.url['collector_metrics']})")]
+        text = response.text
+        accepted = metric_sum(text, "otelcol_receiver_accepted_spans")
+        refused = metric_sum(text, "otelcol_receiver_refused_spans")
+        failed = metric_sum(text, "otelcol_exporter_send_failed_spans")
+        sent = metric_sum(text, "otelcol_exporter_sent_spans")
+        queue = metric_sum(text, "otelcol_exporter_queue_size")
+        return [
+            Result(accepted > 0, f"collector has received {accepted:.0f} spans "
+                                 f"({refused:.0f} refused)",
+                   "no service has sent spans yet: check OTEL_EXPORTER_OTLP_ENDPOINT in "
+                   "docker-compose.yml, then send a request (the probe below does)"),
+            Result(failed == 0, f"collector sent {sent:.0f} spans to Jaeger, "
+                                f"{failed:.0f} failed, {queue:.0f} waiting in the queue",
+                   "the collector cannot reach Jaeger: is Jaeger up (`make status`)? "
+                   "JAEGER_OTLP_GRPC_ENDPOINT / JAEGER_OTLP_GRPC_PORT must match"),
+        ]
+
+    def jaeger_knows_services(self) -> list[Result]:
+        response = self.get(f"{self.url['jaeger']}/api/services")
+        if response is None or response.status_code != 200:
+            return [Result(False, f"Jaeger's query API does not answer at {self.url['jaeger']}",
+                           "start it: `make up`; log: var/log/jaeger.log "
+                           "(compose: docker logs haptitalk-jaeger)")]
+        known = set(response.json().get("data") or [])
+        missing = [s for s in SERVICES if s not in known]
+        return [Result(not missing, "Jaeger knows " + (", ".join(sorted(known)) or "no service"),
+                       f"no trace from {', '.join(missing)} yet: send traffic (`make load`), "
+                       "or see the collector checks above")]
+
+    def probe_trace(self, deadline_s: float = 15.0) -> list[Result]:
+        try:
+            created = self.http.post(f"{self.url['gateway']}/api/sessions",
+                                     json={"user_id": "doctor", "mode": "presentation"})
+            sid = created.json()["session_id"]
+            response = self.http.post(
+                f"{self.url['gateway']}/api/sessions/{sid}/segments",
+                json={"text": "doctor probe", "duration_ms": 3000, "words_per_minute": 200,
+                      "volume_db": 60, "pitch_hz": 150, "filler_words": 0})
+        except (httpx.HTTPError, KeyError, ValueError) as exc:
+            return [Result(False, f"the probe request failed: {exc}",
+                           "fix the checks above first")]
+        if response.status_code != 200:
+            return [Result(False, f"the probe request got {response.status_code}: "
+                                  f"{response.text[:200]}", "see the error's `dependency`")]
+        trace_id = response.headers.get("x-trace-id", "")
+        started = time.monotonic()
+        seen: set[str] = set()
+        while time.monotonic() - started < deadline_s:
+            found = self.get(f"{self.url['jaeger']}/api/traces/{trace_id}")
+            if found is not None and found.status_code == 200 and found.json().get("data"):
+                data = found.json()["data"][0]
+                seen = {p["serviceName"] for p in data["processes"].values()}
+                if set(SERVICES) <= seen:
+                    return [Result(True, f"probe trace {trace_id} complete in Jaeger after "
+                                         f"{time.monotonic() - started:.1f} s "
+                                         f"({len(data['spans'])} spans)")]
+            time.sleep(0.25)
+        return [Result(False, f"probe trace {trace_id} not complete in Jaeger within "
+                              f"{deadline_s:g} s (services seen: {sorted(seen) or 'none'})",
+                       "spans are lost between the services and Jaeger: see the collector "
+                       "checks above")]
+
+    def monitor_tab(self) -> list[Result]:
+        ready = self.get(f"{self.url['prometheus']}/-/ready")
+        if ready is None:
+            return [Result(False, "Prometheus is not running: Jaeger's Monitor tab has no data",
+                           "local mode: sudo apt-get install prometheus, then `make up`",
+                           optional=True)]
+        calls = self.get(f"{self.url['jaeger']}/api/metrics/calls?service=gateway"
+                         "&spanKind=server&step=60000&ratePer=60000&lookback=600000")
+        ok = calls is not None and calls.status_code == 200 and bool(
+            calls.json().get("metrics"))
+        return [Result(ok, "Jaeger's Monitor tab (SPM) returns call rates for gateway",
+                       "Prometheus must scrape the collector (infra/prometheus/prometheus.yml) "
+                       "and traffic must have flowed for ~30 s", optional=True)]
+
+
+def metric_sum(text: str, name: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            match = re.match(rf"{name}(?:_total)?(?:{{[^}}]*}})?\s+([0-9.e+-]+)", line)
+            if match:
+                total += float(match.group(1))
+    return total
+
+
+def listener(port: int) -> str | None:
+    """Which process listens on a TCP port (Linux /proc), for 'port taken' messages."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    if not inodes:
+        return None
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            for fd in (proc / "fd").iterdir():
+                if any(f"socket:[{i}]" == os.readlink(fd) for i in inodes):
+                    cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
+                    return f"pid {proc.name} ({cmd.strip()})"
+        except OSError:
+            continue
+    return "another user's process"
+
+
+def main() -> int:
+    console = Console()
+    doctor = Doctor(settings())
+    checks: list[tuple[str, Callable[[], list[Result]]]] = [
+        ("services", doctor.services_healthy),
+        ("collector", doctor.collector_up),
+        ("collector counters", doctor.collector_counters),
+        ("jaeger", doctor.jaeger_knows_services),
+        ("end to end", doctor.probe_trace),
+        ("monitor tab", doctor.monitor_tab),
+    ]
+    broken = 0
+    for title, check in checks:
+        console.print(f"[bold]{title}[/bold]")
+        for result in check():
+            if result.ok:
+                console.print(f"  [green]✓[/green] {result.what}")
+            else:
+                mark = "[yellow]![/yellow]" if result.optional else "[red]✗[/red]"
+                console.print(f"  {mark} {result.what}\n      → {result.fix}")
+                broken += not result.optional
+    console.print("[green]all hops healthy[/green]" if not broken
+                  else f"[red]{broken} problem(s) found[/red]")
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
