@@ -317,7 +317,8 @@ def cmd_status() -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.local.stack", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["up", "down", "status", "render", "start", "stop"])
+    parser.add_argument("action",
+                        choices=["up", "down", "status", "render", "start", "stop", "restart"])
     parser.add_argument("--only", help="comma-separated services, e.g. jaeger,otel-collector")
     parser.add_argument("services", nargs="*", help="for start/stop: which services")
     args = parser.parse_args(argv)
@@ -336,6 +337,14 @@ def main(argv: list[str] | None = None) -> int:
         print("local stack is not running", file=sys.stderr)
         return 1
     if args.action == "start":
+        return cmd_up(args.services)
+    if args.action == "restart":
+        # Re-read the compose model with the current environment (e.g.
+        # OTEL_TRACES_SAMPLER_ARG=0), so changed settings take effect.
+        supervisorctl("stop", *args.services)
+        CONF.write_text(render(to_local(compose_model())))
+        supervisorctl("reread")
+        supervisorctl("update")
         return cmd_up(args.services)
     result = supervisorctl("stop", *args.services)
     print(result.stdout.strip())

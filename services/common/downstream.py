@@ -6,12 +6,16 @@ The httpx instrumentation (zero-code) makes each call a CLIENT span and injects 
 """
 
 import asyncio
+import logging
 import os
 from typing import Any
 
 import httpx
 
 from services.common.errors import DependencyUnavailable, DownstreamError
+
+# httpx logs every request at INFO: a log line per call that only repeats its CLIENT span.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def timeout_from_env(default_s: float) -> float:

@@ -7,9 +7,11 @@ GitHub workflow sets STACK=compose).
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,3 +77,34 @@ def start_service(name: str) -> None:
         _run(_compose("up", "--detach", "--wait", "--no-recreate", name))
     else:
         _run([sys.executable, "-m", "infra.local.stack", "start", name])
+
+
+def collector_file(name: str) -> str:
+    """A file from the collector's data folder (the local folder, or the compose volume)."""
+    if stack_mode() == "compose":
+        # The collector image has no shell or cat: copy the file out (a tar stream).
+        out = subprocess.run(_compose("cp", f"otel-collector:/var/lib/otelcol/{name}", "-"),
+                             cwd=ROOT, capture_output=True, timeout=60)
+        with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tar:
+            member = tar.extractfile(tar.getmembers()[0])
+            return member.read().decode() if member else ""
+    path = ROOT / "var" / "collector-data" / name
+    return path.read_text() if path.exists() else ""
+
+
+def restart_with(services: list[str], env: dict[str, str]) -> None:
+    """Restart services with extra environment (compose interpolation picks it up), and
+    return once they are healthy. Call again with {} to restore the defaults."""
+    full_env = {**os.environ, **env}
+    for key in ("OTEL_TRACES_SAMPLER_ARG", "COLLECTOR_SAMPLING", "TAIL_SAMPLING_PERCENT",
+                "TAIL_SAMPLING_SLOW_MS"):
+        if key not in env:
+            full_env.pop(key, None)
+    if stack_mode() == "compose":
+        args = _compose("up", "--detach", "--wait", *services)
+    else:
+        args = [sys.executable, "-m", "infra.local.stack", "restart", *services]
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=180,
+                            env=full_env)
+    if result.returncode != 0:
+        raise RuntimeError(f"restart of {services} failed:\n{result.stdout}\n{result.stderr}")

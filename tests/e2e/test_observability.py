@@ -1,0 +1,314 @@
+"""Beyond the trace: span metrics on 8889, Prometheus and Jaeger's Monitor tab, zPages,
+redaction, log correlation, sampling, and `make doctor` on a healthy and a broken stack."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import FAST_SEGMENT
+from tests.support.jaeger import Jaeger
+from tests.support.stack import (
+    ROOT,
+    Endpoints,
+    collector_file,
+    restart_with,
+    setting,
+    start_service,
+    stop_service,
+)
+
+HOST = "127.0.0.1"
+SERVICES = {"gateway", "session", "feedback"}
+
+
+def poll(check: Callable[[], object], what: str, deadline_s: float = 30.0) -> object:
+    """Call `check` until it returns something truthy; fail naming `what` otherwise."""
+    end = time.monotonic() + deadline_s
+    last: object = None
+    while time.monotonic() < end:
+        try:
+            last = check()
+        except httpx.HTTPError as exc:
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"waited {deadline_s:g}s for {what}; last result: {last!r}")
+
+
+def traffic(gateway: httpx.Client, segments: int = 3) -> str:
+    sid = gateway.post("/api/sessions", json={"user_id": "obs", "mode": "presentation"}
+                       ).json()["session_id"]
+    trace_id = ""
+    for _ in range(segments):
+        trace_id = gateway.post(f"/api/sessions/{sid}/segments", json=FAST_SEGMENT
+                                ).headers["x-trace-id"]
+    gateway.get(f"/api/sessions/{sid}")
+    return trace_id
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+def exporter_metrics() -> str:
+    return httpx.get(f"http://{HOST}:{setting('COLLECTOR_PROMETHEUS_PORT')}/metrics",
+                     timeout=5).text
+
+
+def test_span_metrics_for_all_services_on_8889(gateway: httpx.Client) -> None:
+    traffic(gateway)
+
+    def red_metrics() -> set[str]:
+        text = exporter_metrics()
+        services = set(re.findall(
+            r'^traces_span_metrics_calls_total\{[^}]*service_name="(\w+)"[^}]*'
+            r'span_kind="SPAN_KIND_SERVER"', text, re.M))
+        has_histogram = "traces_span_metrics_duration_milliseconds_bucket" in text
+        return services if SERVICES <= services and has_histogram else set()
+
+    poll(red_metrics, "calls and duration histograms for gateway, session and feedback")
+
+
+def test_service_http_metrics_reach_the_collector(gateway: httpx.Client) -> None:
+    traffic(gateway, 1)
+
+    def http_duration_jobs() -> set[str]:
+        jobs = set(re.findall(r'^http_server_request_duration_seconds_bucket\{[^}]*'
+                              r'job="haptitalk/(\w+)"', exporter_metrics(), re.M))
+        return jobs if SERVICES <= jobs else set()
+
+    # The SDKs export metrics every 10 s (OTEL_METRIC_EXPORT_INTERVAL).
+    poll(http_duration_jobs, "http.server.request.duration from all three services", 40)
+
+
+def test_zpages_answer() -> None:
+    for page in ("tracez", "pipelinez", "servicez"):
+        response = httpx.get(f"http://{HOST}:{setting('ZPAGES_PORT')}/debug/{page}", timeout=5)
+        assert response.status_code == 200, page
+
+
+def _prometheus_up() -> bool:
+    try:
+        return httpx.get(f"http://{HOST}:{setting('PROMETHEUS_PORT')}/-/ready",
+                         timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_prometheus_and_jaegers_monitor_tab(gateway: httpx.Client,
+                                            endpoints: Endpoints) -> None:
+    if not _prometheus_up():
+        pytest.skip("Prometheus is not running (local mode without Debian's prometheus "
+                    "package: sudo apt-get install prometheus); .ci/run installs it")
+    traffic(gateway)
+    prometheus = f"http://{HOST}:{setting('PROMETHEUS_PORT')}"
+
+    def in_prometheus() -> set[str]:
+        result = httpx.get(f"{prometheus}/api/v1/query", timeout=5, params={
+            "query": 'sum by (service_name) (traces_span_metrics_calls_total'
+                     '{span_kind="SPAN_KIND_SERVER"})'}).json()["data"]["result"]
+        found = {r["metric"]["service_name"] for r in result}
+        return found if SERVICES <= found else set()
+
+    poll(in_prometheus, "RED metrics of the three services in Prometheus", 45)
+
+    def monitor_tab(service: str) -> Callable[[], object]:
+        def check() -> object:
+            body = httpx.get(f"{endpoints.jaeger}/api/metrics/calls", timeout=10, params={
+                "service": service, "spanKind": "server", "step": 15000,
+                "ratePer": 60000, "lookback": 600000}).json()
+            points = [p for m in body.get("metrics", []) for p in m.get("metricPoints", [])
+                      if p.get("gaugeValue", {}).get("doubleValue", 0) > 0]
+            return points
+        return check
+
+    for service in sorted(SERVICES):
+        poll(monitor_tab(service), f"call rates for {service} from Jaeger's metrics API", 60)
+
+
+# --- what goes into traces and logs ---------------------------------------------------------
+
+def test_speech_text_is_redacted_by_the_collector(jaeger: Jaeger) -> None:
+    """A span that carries a user's words (as a careless debug attribute would) reaches
+    Jaeger masked: the collector's redaction processor is the safety net."""
+    trace_id, span_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    now = time.time_ns()
+    words = "I am nervous about this interview"
+    body = {"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name",
+                                     "value": {"stringValue": "redaction-probe"}}]},
+        "scopeSpans": [{"spans": [{
+            "traceId": trace_id, "spanId": span_id, "name": "debug segment", "kind": 1,
+            "startTimeUnixNano": str(now), "endTimeUnixNano": str(now + 1_000_000),
+            "attributes": [
+                {"key": "haptitalk.segment.text", "value": {"stringValue": words}},
+                {"key": "haptitalk.mode", "value": {"stringValue": "interview"}},
+            ]}]}]}]}
+    response = httpx.post(f"http://{HOST}:{setting('OTLP_HTTP_PORT')}/v1/traces", json=body,
+                          timeout=5)
+    assert response.status_code == 200, response.text
+    trace = jaeger.wait_for_trace(trace_id, lambda t: bool(t.spans), "the probe span")
+    (span,) = trace.spans
+    assert span.tags["haptitalk.mode"] == "interview"
+    assert span.tags["haptitalk.segment.text"] != words
+    assert set(span.tags["haptitalk.segment.text"]) == {"*"}
+    assert words not in json.dumps(span.tags)
+
+
+def test_resource_processor_sets_the_environment(gateway: httpx.Client, jaeger: Jaeger) -> None:
+    trace_id = traffic(gateway, 1)
+    jaeger.wait_for_trace(trace_id, lambda t: bool(t.spans), "the trace")
+    raw = jaeger.http.get(f"/api/traces/{trace_id}").json()["data"][0]
+    for process in raw["processes"].values():
+        tags = {t["key"]: t["value"] for t in process["tags"]}
+        assert tags["deployment.environment.name"] == setting("DEPLOYMENT_ENVIRONMENT")
+
+
+def _log_records() -> Iterator[dict]:
+    for line in collector_file("logs.jsonl").splitlines():
+        for resource in json.loads(line)["resourceLogs"]:
+            service = next(a["value"]["stringValue"] for a in resource["resource"]["attributes"]
+                           if a["key"] == "service.name")
+            for scope in resource["scopeLogs"]:
+                for record in scope["logRecords"]:
+                    yield {**record, "service": service}
+
+
+def test_log_records_reach_the_collector_with_their_trace_id(gateway: httpx.Client) -> None:
+    sid = gateway.post("/api/sessions", json={"user_id": "logs", "mode": "presentation"}
+                       ).json()["session_id"]
+    response = gateway.post(f"/api/sessions/{sid}/segments", json=FAST_SEGMENT)
+    assert response.json()["feedback"] is not None  # feedback logs its decision
+    trace_id = response.headers["x-trace-id"]
+
+    def record_of_this_request() -> list[dict]:
+        return [r for r in _log_records() if r.get("traceId") == trace_id
+                and "haptic feedback" in r["body"].get("stringValue", "")]
+
+    (record,) = poll(record_of_this_request, f"a log record with traceId {trace_id}")
+    assert record["service"] == "feedback"
+    assert sid in record["body"]["stringValue"]
+    assert re.fullmatch(r"[0-9a-f]{16}", record["spanId"])
+
+
+# --- sampling --------------------------------------------------------------------------------
+
+def _traceparent(trace_id: str, sampled: bool) -> dict[str, str]:
+    return {"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-{'01' if sampled else '00'}"}
+
+
+def _assert_absent_once_later_trace_arrived(jaeger: Jaeger, absent: str, later: str) -> None:
+    """Spans are exported in order per service: once a trace sent *after* `absent` is
+    complete in Jaeger, `absent` would be there too if it had been recorded."""
+    jaeger.wait_for_trace(later, lambda t: SERVICES <= t.services, "the later, sampled trace")
+    assert jaeger.get_trace(absent) is None
+
+
+def test_children_follow_the_callers_sampling_decision(gateway: httpx.Client,
+                                                       jaeger: Jaeger) -> None:
+    sid = gateway.post("/api/sessions", json={"user_id": "s", "mode": "dating"}
+                       ).json()["session_id"]
+    not_sampled, sampled = uuid.uuid4().hex, uuid.uuid4().hex
+    gateway.post(f"/api/sessions/{sid}/segments", json=FAST_SEGMENT,
+                 headers=_traceparent(not_sampled, False))
+    gateway.post(f"/api/sessions/{sid}/segments", json=FAST_SEGMENT,
+                 headers=_traceparent(sampled, True))
+    # Not sampled by the caller: no service records anything, across all three.
+    _assert_absent_once_later_trace_arrived(jaeger, not_sampled, sampled)
+
+
+@pytest.fixture
+def gateway_ratio_zero() -> Iterator[None]:
+    restart_with(["gateway", "session", "feedback"], {"OTEL_TRACES_SAMPLER_ARG": "0"})
+    try:
+        yield
+    finally:
+        restart_with(["gateway", "session", "feedback"], {})
+
+
+def test_sampling_ratio_zero_and_one(gateway: httpx.Client, jaeger: Jaeger,
+                                     gateway_ratio_zero: None) -> None:
+    sid = gateway.post("/api/sessions", json={"user_id": "s", "mode": "dating"}
+                       ).json()["session_id"]
+    # Ratio 0: a request that starts a trace is not recorded...
+    dropped = gateway.post(f"/api/sessions/{sid}/segments", json=FAST_SEGMENT)
+    assert dropped.status_code == 200
+    dropped_id = dropped.headers["x-trace-id"]  # ids exist even when not recorded
+    # ...but a caller's sampled decision still wins (parent-based).
+    kept = uuid.uuid4().hex
+    gateway.post(f"/api/sessions/{sid}/segments", json=FAST_SEGMENT,
+                 headers=_traceparent(kept, True))
+    _assert_absent_once_later_trace_arrived(jaeger, dropped_id, kept)
+
+
+def test_sampling_ratio_one_records_every_root(gateway: httpx.Client, jaeger: Jaeger) -> None:
+    ids = [traffic(gateway, 1) for _ in range(5)]
+    for trace_id in ids:
+        jaeger.wait_for_trace(trace_id, lambda t: SERVICES <= t.services, "every trace")
+
+
+@pytest.fixture
+def tail_sampling() -> Iterator[None]:
+    restart_with(["otel-collector"], {"COLLECTOR_SAMPLING": "tail",
+                                      "TAIL_SAMPLING_PERCENT": "0",
+                                      "TAIL_SAMPLING_SLOW_MS": "400"})
+    try:
+        yield
+    finally:
+        restart_with(["otel-collector"], {})
+
+
+def test_tail_sampling_keeps_errors_and_slow_traces_only(
+    gateway: httpx.Client, jaeger: Jaeger, tail_sampling: None
+) -> None:
+    sid = gateway.post("/api/sessions", json={"user_id": "tail", "mode": "presentation"}
+                       ).json()["session_id"]
+    fast_ok = gateway.post(f"/api/sessions/{sid}/segments", json=FAST_SEGMENT)
+    error = gateway.get("/api/sessions/" + "0" * 32)
+    assert error.status_code == 404
+    gateway.put("/admin/scenarios/pool_of_one",
+                json={"enabled": True, "params": {"scorer_ms": 500}})
+    try:
+        slow = gateway.post(f"/api/sessions/{sid}/segments", json=FAST_SEGMENT)
+    finally:
+        gateway.put("/admin/scenarios/pool_of_one", json={"enabled": False})
+    jaeger.wait_for_trace(error.headers["x-trace-id"], lambda t: bool(t.spans),
+                          "the error trace (kept by the status_code policy)", 20)
+    jaeger.wait_for_trace(slow.headers["x-trace-id"], lambda t: bool(t.spans),
+                          "the slow trace (kept by the latency policy)", 20)
+    # Decided together with the two above (same decision_wait), and dropped: 0 % share.
+    assert jaeger.get_trace(fast_ok.headers["x-trace-id"]) is None
+
+
+# --- make doctor -----------------------------------------------------------------------------
+
+def doctor() -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "infra.doctor"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={"COLUMNS": "200", "PATH": ""})
+
+
+def test_doctor_on_a_healthy_stack(gateway: httpx.Client) -> None:
+    traffic(gateway, 1)
+    result = doctor()
+    assert result.returncode == 0, result.stdout
+    assert "all hops healthy" in result.stdout
+    assert "probe trace" in result.stdout and "complete in Jaeger" in result.stdout
+
+
+def test_doctor_names_a_stopped_collector() -> None:
+    stop_service("otel-collector")
+    try:
+        result = doctor()
+    finally:
+        start_service("otel-collector")
+    assert result.returncode == 1, result.stdout
+    assert "the OpenTelemetry Collector is not running" in result.stdout
+    assert "probe trace" in result.stdout and "not complete" in result.stdout
