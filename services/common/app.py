@@ -12,7 +12,8 @@ from contextlib import AbstractAsyncContextManager
 from fastapi import FastAPI
 
 from services.common.admin import OnSwitch, admin_router
-from services.common.errors import install_error_handlers
+from services.common.errors import ERROR_RESPONSES, install_error_handlers
+from services.common.limits import BodySizeLimitMiddleware
 from services.common.tracecontext import BaggageToSpanMiddleware, TraceIdHeaderMiddleware
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -24,9 +25,13 @@ def create_service_app(
     lifespan: Lifespan | None = None,
     on_scenario_switch: OnSwitch | None = None,
 ) -> FastAPI:
-    app = FastAPI(title=f"HaptiTalk {service}", description=description, lifespan=lifespan)
+    app = FastAPI(title=f"HaptiTalk {service}", description=description, lifespan=lifespan,
+                  responses=ERROR_RESPONSES)
     install_error_handlers(app, service)
+    # Added last = outermost: the size check runs before anything reads the body, and the
+    # trace id header is added to every response, the 413 included.
     app.add_middleware(BaggageToSpanMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, service=service)
     app.add_middleware(TraceIdHeaderMiddleware)
     if os.environ.get("ADMIN_API", "true").lower() != "false":
         app.include_router(admin_router(on_scenario_switch))

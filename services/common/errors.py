@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.tracecontext import current_trace_id
@@ -132,3 +133,30 @@ def install_error_handlers(app: FastAPI, service: str) -> None:
             error_body(service, "internal_error", f"unexpected error: {type(exc).__name__}"),
             status_code=500,
         )
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    service: str
+    trace_id: str | None = None
+    dependency: str | None = None
+    fields: list[dict[str, str]] | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The one error shape, as documented in every service's OpenAPI."""
+
+    error: ErrorDetail
+
+
+# Declared on every route (FastAPI(responses=...)), so clients and schemathesis know the
+# error bodies; 422 replaces FastAPI's default validation schema with ours.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "unknown session or segment"},
+    409: {"model": ErrorResponse, "description": "the session has ended"},
+    413: {"model": ErrorResponse, "description": "request body too large"},
+    422: {"model": ErrorResponse, "description": "invalid request; `fields` names each problem"},
+    500: {"model": ErrorResponse, "description": "unexpected error (or an injected one)"},
+    503: {"model": ErrorResponse, "description": "a downstream service is down or too slow"},
+}

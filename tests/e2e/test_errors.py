@@ -91,7 +91,8 @@ def test_session_down_is_503_naming_it_then_recovers(
     assert elapsed < 3.5, f"503 took {elapsed:.1f}s, more than the 3 s downstream budget"
 
     def gateway_spans(trace: Trace) -> bool:
-        return len(trace.find(service="gateway")) >= 2
+        return bool(trace.find(service="gateway", kind="server")) and bool(
+            trace.find(service="gateway", kind="client"))
 
     trace = jaeger.wait_for_trace(error["trace_id"], gateway_spans,
                                   "the gateway server and client spans")
@@ -99,8 +100,8 @@ def test_session_down_is_503_naming_it_then_recovers(
     assert server.error and server.tags["http.response.status_code"] == 503
     assert any("session service unavailable" in e["exception.message"]
                for e in server.exception_events)
-    client = trace.find(service="gateway", kind="client")
-    assert client and client[0].error  # the failed connection attempt itself
+    clients = trace.find(service="gateway", kind="client")
+    assert any(c.error for c in clients)  # the failed connection attempt itself
 
     # Back up: the same call works again without restarting the gateway.
     start_service("session")

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,3 +111,39 @@ def restart_with(services: list[str], env: dict[str, str]) -> None:
                             env=full_env)
     if result.returncode != 0:
         raise RuntimeError(f"restart of {services} failed:\n{result.stdout}\n{result.stderr}")
+
+
+def service_log(name: str) -> str:
+    """Everything the service wrote to stdout/stderr (local log file, or compose logs)."""
+    if stack_mode() == "compose":
+        return subprocess.run(_compose("logs", "--no-color", name), cwd=ROOT,
+                              capture_output=True, text=True, timeout=60).stdout
+    path = ROOT / "var" / "log" / f"{name}.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def rss_mb(name: str) -> float:
+    """Resident memory of a service's process (its container, in compose)."""
+    if stack_mode() == "compose":
+        out = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}",
+                              f"haptitalk-{name}"], capture_output=True, text=True,
+                             timeout=60).stdout.split("/")[0].strip()
+        number = float(out.rstrip("KMGiB"))
+        return number * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024}[out.lstrip("0123456789.")]
+    pid = subprocess.run([str(Path(sys.executable).parent / "supervisorctl"), "-c",
+                          str(ROOT / "var/run/supervisord.conf"), "pid", name],
+                         capture_output=True, text=True, timeout=30).stdout.strip()
+    status = Path(f"/proc/{pid}/status").read_text()
+    kb = int(next(line.split()[1] for line in status.splitlines()
+                  if line.startswith("VmRSS:")))
+    return kb / 1024
+
+
+def collector_metric(name: str) -> float:
+    """Sum of one of the collector's own counters/gauges (port COLLECTOR_TELEMETRY_PORT)."""
+    text = httpx.get(f"http://127.0.0.1:{setting('COLLECTOR_TELEMETRY_PORT')}/metrics",
+                     timeout=5).text
+    total = 0.0
+    for match in re.finditer(rf"^{name}(?:_total)?(?:{{[^}}]*}})?\s+([0-9.e+-]+)$", text, re.M):
+        total += float(match.group(1))
+    return total

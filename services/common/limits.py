@@ -1,0 +1,70 @@
+"""Request body size limit: a too-large body gets a 413 in the shared error shape, before
+the app reads it into memory.
+
+Segments are a few hundred bytes; reports a few kilobytes. 256 KiB leaves room for any
+legitimate request and refuses a memory-filling one (MAX_BODY_BYTES overrides it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.common.errors import error_body
+
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+
+
+class TooLarge(Exception):
+    pass
+
+
+class BodySizeLimitMiddleware:
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+        self.limit = int(os.environ.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except TooLarge:
+            # A chunked body without Content-Length, caught while being read.
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(error_body(
+            self.service, "payload_too_large",
+            f"request body larger than {self.limit} bytes")).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
