@@ -115,9 +115,8 @@ def install_error_handlers(app: FastAPI, service: str) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Routing errors (unknown path, wrong method) and oversized bodies.
-        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
-            exc.status_code, "http_error"
-        )
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+                413: "payload_too_large"}.get(exc.status_code, "http_error")
         return JSONResponse(
             error_body(service, code, str(exc.detail)),
             status_code=exc.status_code,
@@ -153,6 +152,7 @@ class ErrorResponse(BaseModel):
 # Declared on every route (FastAPI(responses=...)), so clients and schemathesis know the
 # error bodies; 422 replaces FastAPI's default validation schema with ours.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "the body is not valid JSON"},
     404: {"model": ErrorResponse, "description": "unknown session or segment"},
     409: {"model": ErrorResponse, "description": "the session has ended"},
     413: {"model": ErrorResponse, "description": "request body too large"},

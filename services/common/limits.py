@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.errors import error_body
@@ -17,8 +18,12 @@ from services.common.errors import error_body
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 
 
-class TooLarge(Exception):
-    pass
+class TooLarge(HTTPException):
+    """Raised while the body is read; an HTTPException, so FastAPI passes it through (not
+    "error parsing the body") and the shared handler answers 413 in the error shape."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than {limit} bytes")
 
 
 class BodySizeLimitMiddleware:
@@ -37,7 +42,6 @@ class BodySizeLimitMiddleware:
             return
 
         received = 0
-        started = False
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -45,20 +49,11 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise TooLarge
+                    raise TooLarge(self.limit)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except TooLarge:
-            # A chunked body without Content-Length, caught while being read.
-            if not started:
-                await self._refuse(send)
+        # A chunked body without Content-Length is caught while being read.
+        await self.app(scope, counting_receive, send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(error_body(

@@ -31,6 +31,9 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
          "--checks", CHECKS, "--max-examples", "30", "--seed", "1", "--workers", "2",
          # The admin API flips planted bottlenecks (error injection...): not fuzzed.
          "--exclude-path-regex", "^/admin", "--request-timeout", "10",
+         # The coverage phase crashes inside schemathesis 4.32 on Python 3.11 (an internal
+         # SystemError, not a finding): examples, fuzzing and stateful phases run.
+         "--phases", "examples,fuzzing,stateful",
          "--report", "junit", "--report-dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
