@@ -14,7 +14,7 @@ STACK   ?= $(shell docker info >/dev/null 2>&1 && echo compose || echo local)
 TOOLS   := .tools/jaeger-$(JAEGER_VERSION)/jaeger .tools/otelcol-$(OTELCOL_VERSION)/otelcol-haptitalk
 
 .PHONY: help install tools up down status ps logs test test-unit test-e2e lint clean \
-        monitoring-up monitoring-down load load-ui trace slowest scenario bench-scenario
+        monitoring-up monitoring-down load load-ui trace slowest scenario bench-scenario test-soak doctor
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,6 +74,9 @@ else
 	tail -n 50 -F var/log/*.log
 endif
 
+doctor: ## Check every hop (services, collector, Jaeger, Prometheus) and say what is wrong
+	@$(PY) -m infra.doctor
+
 monitoring-up: ## Start only the tracing backend (Jaeger + collector), like start-monitoring.sh
 	infra/start-monitoring.sh
 
@@ -113,6 +116,10 @@ ifneq ($(STACK),compose)
 	@$(MAKE) --no-print-directory $(TOOLS)
 endif
 	$(PY) -m pytest tests/e2e
+
+test-soak: ## The ~10 minute soak test (zero errors, flat memory); SOAK_MINUTES=10
+	@$(MAKE) --no-print-directory $(TOOLS)
+	$(PY) -m pytest tests/e2e/test_faults.py -m soak -s
 
 lint: ## ruff on all Python code
 	$(VENV)/bin/ruff check .

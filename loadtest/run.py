@@ -29,13 +29,14 @@ JOURNEYS = ["CoachingSession", "ApiConsumer"]  # the realistic mix (Pressure is 
 
 def locust_env(service_name: str = "locust") -> dict[str, str]:
     """Locust's --otel setup reads the standard variables, like the services."""
-    grpc_port = os.environ.get("OTLP_GRPC_PORT", "4317")
+    http_port = os.environ.get("OTLP_HTTP_PORT", "4318")
     return {
         **os.environ,
         "OTEL_SERVICE_NAME": service_name,
+        # Like the services: OTLP over HTTP (see docker-compose.yml for why).
         "OTEL_EXPORTER_OTLP_ENDPOINT": os.environ.get(
-            "OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{grpc_port}"),
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{http_port}"),
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
         "OTEL_METRICS_EXPORTER": "none",
         "OTEL_LOGS_EXPORTER": "none",
         "OTEL_BSP_SCHEDULE_DELAY": "500",
