@@ -14,7 +14,7 @@ STACK   ?= $(shell docker info >/dev/null 2>&1 && echo compose || echo local)
 TOOLS   := .tools/jaeger-$(JAEGER_VERSION)/jaeger .tools/otelcol-$(OTELCOL_VERSION)/otelcol-haptitalk
 
 .PHONY: help install tools up down status ps logs test test-unit test-e2e lint clean \
-        monitoring-up monitoring-down load load-ui trace slowest scenario bench-scenario test-soak doctor
+        monitoring-up monitoring-down load load-ui trace slowest scenario bench-scenario test-soak doctor bench
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -103,6 +103,9 @@ scenario: ## Flip a planted bottleneck: make scenario NAME=n_plus_one STATE=on (
 bench-scenario: ## Same Locust profile with a scenario off and on: make bench-scenario NAME=pool_of_one
 	@test -n "$(NAME)" || { echo "usage: make bench-scenario NAME=<scenario>  (make scenario lists them)"; exit 2; }
 	$(PY) -m loadtest.bench_scenario $(NAME)
+
+bench: ## Measure what tracing costs (overhead, completeness, freshness, memory, start-up), ~8 min
+	$(PY) -m bench.run
 
 test: $(PY) ## Run every test: unit, then end-to-end against the real stack (starts it if needed)
 	@$(MAKE) --no-print-directory $(TOOLS)

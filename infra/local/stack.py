@@ -61,7 +61,8 @@ class Program:
         return Path(self.command[0]).exists()
 
 
-def compose_model() -> dict:
+def compose_model(env: dict[str, str] | None = None) -> dict:
+    """The resolved compose model; `env` overrides .env (as shell variables do)."""
     compose = BIN / "docker-compose"
     exe = str(compose) if compose.exists() else shutil.which("docker-compose")
     if exe is None:
@@ -69,6 +70,7 @@ def compose_model() -> dict:
     result = subprocess.run(
         [exe, "config", "--format", "json"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, **(env or {})},
     )
     if result.returncode != 0:
         sys.exit(f"docker-compose config failed:\n{result.stderr}")

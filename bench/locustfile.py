@@ -1,0 +1,49 @@
+"""The benchmark's load: the three-service call (a segment) in a closed loop.
+
+FastHttpUser on purpose: it is the cheapest Locust client (the load generator shares the
+machine's two cores with the services), and the benchmark measures the services, so the
+load generator itself must not trace. Each user has its own session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+from locust import FastHttpUser, constant, constant_throughput, events, task
+
+SEGMENT = {"text": "benchmark", "duration_ms": 4000, "words_per_minute": 140.0,
+           "volume_db": 62.0, "pitch_hz": 150.0, "filler_words": 0}
+RATE_PER_USER = float(os.environ.get("BENCH_RATE_PER_USER", "0"))  # 0: as fast as possible
+trace_ids: list[str] = []
+
+
+@events.request.add_listener
+def keep_trace_id(name, response=None, exception=None, **_kw) -> None:
+    if name == "segment" and response is not None and exception is None:
+        trace_id = response.headers.get("x-trace-id")
+        if trace_id:
+            trace_ids.append(trace_id)
+
+
+@events.quitting.add_listener
+def write_trace_ids(environment, **_kw) -> None:
+    out = os.environ.get("BENCH_TRACE_IDS")
+    if out:
+        Path(out).write_text(json.dumps(trace_ids))
+
+
+class Segments(FastHttpUser):
+    wait_time = constant_throughput(RATE_PER_USER) if RATE_PER_USER else constant(0)
+
+    def on_start(self) -> None:
+        response = self.client.post("/api/sessions", name="start",
+                                    json={"user_id": "bench", "mode": "presentation"})
+        self.sid = response.json()["session_id"]
+
+    @task
+    def segment(self) -> None:
+        body = dict(SEGMENT, words_per_minute=random.choice([120.0, 140.0, 150.0]))
+        self.client.post(f"/api/sessions/{self.sid}/segments", json=body, name="segment")

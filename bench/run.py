@@ -1,0 +1,374 @@
+"""`make bench`: what tracing costs this suite, measured in one run (bounded, ~8 min).
+
+    make up && make bench            # results: reports/bench-<time>/ (JSON + PNG plots)
+
+1. overhead    the three-service call (a segment), closed loop, with the services
+               uninstrumented, instrumented, and instrumented with one knob changed;
+               variants alternate, twice, so machine noise hits all of them
+2. completeness requests sent at a fixed rate vs traces complete in Jaeger, and where
+               spans were lost (the collector's own counters, the SDKs' logs)
+3. freshness   time from a response to its whole trace being queryable in Jaeger
+4. footprint   resident memory of every process, idle and under load
+5. start-up    `make down && make up` to all healthy, and to the first trace
+
+The benchmark runs its own copies of the three services (ports 18000-18002, their own
+database) with the *same* commands and environment as the stack (read from the compose
+model, like local mode), sending to the running collector and Jaeger. Load: Locust
+(FastHttpUser) on the same machine: on 2 cores it competes with the services, equally
+for every variant. Loopback only; every phase is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median, quantiles
+
+import httpx
+
+from infra.local.stack import Program, compose_model, supervisorctl, to_local
+from loadtest.run import read_stats
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PORTS = {"GATEWAY_PORT": "18000", "SESSION_PORT": "18001", "FEEDBACK_PORT": "18002"}
+GATEWAY = f"http://127.0.0.1:{PORTS['GATEWAY_PORT']}"
+SERVICES = ("session", "feedback", "gateway")
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def env_file() -> dict[str, str]:
+    values = {}
+    for line in (ROOT / ".env").read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip()
+    return values
+
+
+ENV = env_file()
+JAEGER = f"http://127.0.0.1:{ENV['JAEGER_UI_PORT']}"
+
+
+@dataclass
+class Variant:
+    name: str
+    instrumented: bool = True
+    env: dict[str, str] = field(default_factory=dict)       # the services' environment
+    uvicorn: list[str] = field(default_factory=list)         # extra uvicorn arguments
+    sampling: bool = False  # reported apart: never counted toward the overhead target
+
+
+def variants() -> list[Variant]:
+    found = [
+        Variant("uninstrumented", instrumented=False, env={"OTEL_SDK_DISABLED": "true"}),
+        Variant("instrumented (defaults)"),
+        Variant("export: OTLP gRPC", env={
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{ENV['OTLP_GRPC_PORT']}"}),
+        Variant("batch delay 5 s (SDK default)", env={"OTEL_BSP_SCHEDULE_DELAY": "5000"}),
+        Variant("sampled 10 %", env={"OTEL_TRACES_SAMPLER_ARG": "0.1"}, sampling=True),
+    ]
+    try:
+        import httptools  # noqa: F401
+        import uvloop  # noqa: F401
+
+        found.append(Variant("uvloop + httptools", uvicorn=["--loop", "uvloop",
+                                                            "--http", "httptools"]))
+        found.append(Variant("uninstrumented, uvloop + httptools", instrumented=False,
+                             env={"OTEL_SDK_DISABLED": "true"},
+                             uvicorn=["--loop", "uvloop", "--http", "httptools"]))
+    except ImportError:
+        log("uvloop/httptools not installed: that knob is skipped")
+    return found
+
+
+# --- the services under test --------------------------------------------------------------
+
+def programs(variant: Variant, data: Path) -> list[Program]:
+    model = compose_model(PORTS)
+    chosen = [p for p in to_local(model) if p.name in SERVICES]
+    for p in chosen:
+        p.environment.update(variant.env)
+        p.environment["SESSION_DB_PATH"] = str(data / "session.db")
+        if not variant.instrumented:
+            p.command = p.command[1:]  # drop opentelemetry-instrument
+            p.command[0] = str(BIN / p.command[0])
+        p.command = [*p.command, *variant.uvicorn]
+    return chosen
+
+
+class Services:
+    def __init__(self, variant: Variant, data: Path, logs: Path) -> None:
+        self.variant = variant
+        self.data = data
+        self.logs = logs
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def __enter__(self) -> Services:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        for p in programs(self.variant, self.data):
+            env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **p.environment}
+            out = open(self.logs / f"{p.name}.log", "a")
+            self.procs[p.name] = subprocess.Popen(p.command, cwd=ROOT, env=env, stdout=out,
+                                                  stderr=subprocess.STDOUT,
+                                                  start_new_session=True)
+            url = (p.health_url or "").replace("8000", PORTS["GATEWAY_PORT"])
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(url, timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or self.procs[p.name].poll() is not None:
+                    raise RuntimeError(f"{p.name} ({self.variant.name}) did not start; "
+                                       f"see {self.logs / (p.name + '.log')}")
+                time.sleep(0.1)
+        return self
+
+    def rss_mb(self) -> dict[str, float]:
+        return {name: rss_of_tree(proc.pid) for name, proc in self.procs.items()}
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs.values():
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def rss_of_tree(pid: int) -> float:
+    """Resident memory of a process and its children (uvicorn --workers forks), in MB."""
+    total_kb, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total_kb += int(next(line.split()[1] for line in status.splitlines()
+                                 if line.startswith("VmRSS:")))
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            todo += [int(c) for c in children]
+        except (OSError, StopIteration):
+            continue
+    return round(total_kb / 1024, 1)
+
+
+def infra_rss() -> dict[str, float]:
+    out = {}
+    for name in ("jaeger", "otel-collector", "prometheus"):
+        pid = supervisorctl("pid", name).stdout.strip()
+        if pid.isdigit() and int(pid) > 0:
+            out[name] = rss_of_tree(int(pid))
+    return out
+
+
+# --- load -----------------------------------------------------------------------------------
+
+def locust(out: Path, users: int, seconds: int, rate_per_user: float = 0) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "BENCH_RATE_PER_USER": str(rate_per_user),
+           "BENCH_TRACE_IDS": str(out / "trace_ids.json")}
+    subprocess.run(
+        [str(BIN / "locust"), "-f", str(ROOT / "bench/locustfile.py"), "--headless",
+         "--host", GATEWAY, "--users", str(users), "--spawn-rate", str(users),
+         "--run-time", f"{seconds}s", "--csv", str(out / "stats"), "--only-summary",
+         "--stop-timeout", "5"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        timeout=seconds + 60)
+    row = next(r for r in read_stats(out) if r["Name"] == "segment")
+    return {"requests": int(row["Request Count"]), "failures": int(row["Failure Count"]),
+            "rps": round(float(row["Requests/s"]), 1), "p50_ms": float(row["50%"]),
+            "p99_ms": float(row["99%"]),
+            "trace_ids": json.loads((out / "trace_ids.json").read_text())}
+
+
+# --- phases ---------------------------------------------------------------------------------
+
+def startup(out: Path) -> dict:
+    log("start-up: make down && make up")
+    subprocess.run(["make", "down", "STACK=local"], cwd=ROOT, capture_output=True, timeout=120)
+    started = time.monotonic()
+    result = subprocess.run(["make", "up", "STACK=local"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    healthy = time.monotonic() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"make up failed:\n{result.stdout}\n{result.stderr}")
+    gateway = f"http://127.0.0.1:{ENV['GATEWAY_PORT']}"
+    sid = httpx.post(f"{gateway}/api/sessions", json={"user_id": "b", "mode": "dating"},
+                     timeout=10).json()["session_id"]
+    trace_id = httpx.post(f"{gateway}/api/sessions/{sid}/segments", timeout=10,
+                          json={"text": "", "duration_ms": 3000, "words_per_minute": 140,
+                                "volume_db": 60, "pitch_hz": 150, "filler_words": 0}
+                          ).headers["x-trace-id"]
+    while not complete_in_jaeger(trace_id):
+        if time.monotonic() - started > 120:
+            raise RuntimeError("no first trace within 120 s of make up")
+        time.sleep(0.05)
+    return {"make_up_to_healthy_s": round(healthy, 1),
+            "make_up_to_first_trace_s": round(time.monotonic() - started, 1)}
+
+
+def complete_in_jaeger(trace_id: str) -> bool:
+    try:
+        response = httpx.get(f"{JAEGER}/api/traces/{trace_id}", timeout=5)
+    except httpx.HTTPError:
+        return False
+    if response.status_code != 200 or not response.json().get("data"):
+        return False
+    data = response.json()["data"][0]
+    services = {p["serviceName"] for p in data["processes"].values()}
+    servers = sum(1 for s in data["spans"]
+                  if any(t["key"] == "span.kind" and t["value"] == "server" for t in s["tags"]))
+    return {"gateway", "session", "feedback"} <= services and servers >= 4
+
+
+def overhead(out: Path, rounds: int, seconds: int, users: int) -> dict:
+    results: dict[str, list[dict]] = {}
+    for round_no in range(1, rounds + 1):
+        for variant in variants():
+            log(f"overhead round {round_no}/{rounds}: {variant.name}")
+            data = out / "data" / f"{variant.name}-{round_no}".replace(" ", "_")
+            with Services(variant, data, out / "logs") as services:
+                locust(out / "warmup", users, 3)
+                figures = locust(out / "runs" / f"{len(results)}-{round_no}", users, seconds)
+                figures["rss_mb"] = services.rss_mb()
+                figures.pop("trace_ids")
+            results.setdefault(variant.name, []).append(figures)
+    summary = {}
+    base = median(r["rps"] for r in results["uninstrumented"])
+    base_uv = median(r["rps"] for r in results.get("uninstrumented, uvloop + httptools",
+                                                    [{"rps": base}]))
+    for name, runs in results.items():
+        rps = median(r["rps"] for r in runs)
+        reference = base_uv if "uvloop" in name else base
+        summary[name] = {
+            "rps": rps, "p50_ms": median(r["p50_ms"] for r in runs),
+            "p99_ms": median(r["p99_ms"] for r in runs),
+            "throughput_vs_uninstrumented": round(rps / reference, 3),
+            "failures": sum(r["failures"] for r in runs),
+            "rss_mb_under_load": runs[-1]["rss_mb"], "runs": runs,
+        }
+    return summary
+
+
+def completeness(out: Path, rate: int, seconds: int) -> dict:
+    log(f"completeness: {rate} requests/s for {seconds} s")
+    counters = ("otelcol_receiver_accepted_spans", "otelcol_receiver_refused_spans",
+                "otelcol_exporter_sent_spans", "otelcol_exporter_send_failed_spans",
+                "otelcol_processor_dropped_spans")
+    before = {c: collector_metric(c) for c in counters}
+    users = max(1, rate // 2)
+    with Services(Variant("instrumented (defaults)"), out / "data" / "completeness",
+                  out / "logs-completeness") as services:
+        figures = locust(out / "completeness", users, seconds, rate_per_user=rate / users)
+        rss = services.rss_mb()
+    trace_ids = figures.pop("trace_ids")
+    log(f"completeness: checking {len(trace_ids)} traces in Jaeger")
+    deadline = time.monotonic() + 60
+    missing = set(trace_ids)
+    while missing and time.monotonic() < deadline:
+        missing = {t for t in missing if not complete_in_jaeger(t)}
+        if missing:
+            time.sleep(1)
+    after = {c: collector_metric(c) for c in counters}
+    sdk_drops = sum(
+        line.count("dropped") + line.count("Queue is full")
+        for name in SERVICES
+        for line in (out / "logs-completeness" / f"{name}.log").read_text().splitlines())
+    return {"target_rps": rate, "seconds": seconds, "achieved_rps": figures["rps"],
+            "requests_ok": len(trace_ids), "failures": figures["failures"],
+            "traces_complete_in_jaeger": len(trace_ids) - len(missing),
+            "traces_incomplete_or_missing": len(missing),
+            "collector": {c.removeprefix("otelcol_"): after[c] - before[c] for c in counters},
+            "sdk_log_lines_about_drops": sdk_drops, "services_rss_mb": rss}
+
+
+def freshness(out: Path, samples: int) -> dict:
+    log(f"freshness: {samples} requests, one at a time")
+    delays = []
+    with Services(Variant("instrumented (defaults)"), out / "data" / "freshness",
+                  out / "logs") as _:
+        client = httpx.Client(base_url=GATEWAY, timeout=10)
+        sid = client.post("/api/sessions", json={"user_id": "f", "mode": "dating"}
+                          ).json()["session_id"]
+        for _ in range(samples):
+            response = client.post(f"/api/sessions/{sid}/segments", json={
+                "text": "", "duration_ms": 3000, "words_per_minute": 140, "volume_db": 60,
+                "pitch_hz": 150, "filler_words": 0})
+            answered = time.monotonic()
+            trace_id = response.headers["x-trace-id"]
+            while not complete_in_jaeger(trace_id):
+                if time.monotonic() - answered > 30:
+                    break
+                time.sleep(0.02)
+            delays.append(time.monotonic() - answered)
+    q = quantiles(delays, n=20)
+    return {"samples": samples, "p50_s": round(median(delays), 3), "p95_s": round(q[18], 3),
+            "max_s": round(max(delays), 3), "delays_s": [round(d, 3) for d in delays]}
+
+
+def collector_metric(name: str) -> float:
+    import re
+
+    text = httpx.get(f"http://127.0.0.1:{ENV['COLLECTOR_TELEMETRY_PORT']}/metrics",
+                     timeout=5).text
+    return sum(float(m.group(1)) for m in re.finditer(
+        rf"^{name}(?:_total)?(?:{{[^}}]*}})?\s+([0-9.e+-]+)$", text, re.M))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=int, default=15, help="per overhead run")
+    parser.add_argument("--users", type=int, default=8)
+    parser.add_argument("--rate", type=int, default=int(os.environ.get("BENCH_RATE", 20)))
+    parser.add_argument("--completeness-seconds", type=int,
+                        default=int(os.environ.get("BENCH_COMPLETENESS_S", 60)))
+    parser.add_argument("--freshness-samples", type=int, default=40)
+    parser.add_argument("--only", choices=["startup", "overhead", "completeness", "freshness"])
+    args = parser.parse_args(argv)
+
+    out = ROOT / "reports" / time.strftime("bench-%Y%m%d-%H%M%S")
+    out.mkdir(parents=True)
+    results: dict = {"machine": {"cores": os.cpu_count()}, "started": time.strftime("%c")}
+    started = time.monotonic()
+    phases = [args.only] if args.only else ["startup", "overhead", "completeness", "freshness"]
+    if "startup" in phases:
+        results["startup"] = startup(out)
+    if "overhead" in phases:
+        results["infra_rss_mb_idle"] = infra_rss()
+        results["overhead"] = overhead(out, args.rounds, args.seconds, args.users)
+    if "completeness" in phases:
+        results["completeness"] = completeness(out, args.rate, args.completeness_seconds)
+        results["infra_rss_mb_after_load"] = infra_rss()
+    if "freshness" in phases:
+        results["freshness"] = freshness(out, args.freshness_samples)
+    results["duration_s"] = round(time.monotonic() - started)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    from bench.report import plots, summary
+
+    plots(results, out)
+    print(summary(results))
+    log(f"done in {results['duration_s']} s: {out.relative_to(ROOT)}/results.json and *.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
