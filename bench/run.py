@@ -24,9 +24,11 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median, quantiles
@@ -77,6 +79,8 @@ def variants() -> list[Variant]:
             "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{ENV['OTLP_GRPC_PORT']}"}),
         Variant("batch delay 5 s (SDK default)", env={"OTEL_BSP_SCHEDULE_DELAY": "5000"}),
+        Variant("metrics and logs export off", env={"OTEL_METRICS_EXPORTER": "none",
+                                                    "OTEL_LOGS_EXPORTER": "none"}),
         Variant("sampled 10 %", env={"OTEL_TRACES_SAMPLER_ARG": "0.1"}, sampling=True),
     ]
     try:
@@ -117,13 +121,25 @@ class Services:
 
     def __enter__(self) -> Services:
         self.logs.mkdir(parents=True, exist_ok=True)
+        for port in PORTS.values():
+            if port_taken(int(port)):
+                raise RuntimeError(f"port {port} is taken: a previous benchmark's service? "
+                                   f"(pkill -f 'port {port}')")
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _start(self) -> None:
         for p in programs(self.variant, self.data):
             env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **p.environment}
             out = open(self.logs / f"{p.name}.log", "a")
             self.procs[p.name] = subprocess.Popen(p.command, cwd=ROOT, env=env, stdout=out,
                                                   stderr=subprocess.STDOUT,
                                                   start_new_session=True)
-            url = (p.health_url or "").replace("8000", PORTS["GATEWAY_PORT"])
+            url = p.health_url or ""
             deadline = time.monotonic() + 30
             while True:
                 try:
@@ -135,7 +151,6 @@ class Services:
                     raise RuntimeError(f"{p.name} ({self.variant.name}) did not start; "
                                        f"see {self.logs / (p.name + '.log')}")
                 time.sleep(0.1)
-        return self
 
     def rss_mb(self) -> dict[str, float]:
         return {name: rss_of_tree(proc.pid) for name, proc in self.procs.items()}
@@ -151,6 +166,11 @@ class Services:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+
+
+def port_taken(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def rss_of_tree(pid: int) -> float:
@@ -282,10 +302,13 @@ def completeness(out: Path, rate: int, seconds: int) -> dict:
     log(f"completeness: checking {len(trace_ids)} traces in Jaeger")
     deadline = time.monotonic() + 60
     missing = set(trace_ids)
-    while missing and time.monotonic() < deadline:
-        missing = {t for t in missing if not complete_in_jaeger(t)}
-        if missing:
-            time.sleep(1)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        while missing and time.monotonic() < deadline:
+            ordered = sorted(missing)
+            done = pool.map(complete_in_jaeger, ordered)
+            missing = {t for t, ok in zip(ordered, done, strict=True) if not ok}
+            if missing:
+                time.sleep(1)
     after = {c: collector_metric(c) for c in counters}
     sdk_drops = sum(
         line.count("dropped") + line.count("Queue is full")
