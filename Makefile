@@ -21,13 +21,20 @@ help: ## Show this help
 	@echo ""
 	@echo "  Mode: STACK=$(STACK) (compose when 'docker info' answers; STACK=local forces local processes)"
 
+INSTALLED := $(VENV)/.installed
+
 $(PY):
 	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-install: $(PY) ## Create .venv and install the pinned Python packages (pyproject.toml)
+# Re-installs when pyproject.toml (the pins) changes; every target that runs Python
+# depends on it, so `make up` / `make test` work on a fresh clone.
+$(INSTALLED): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m pip check
+	touch $@
+
+install: $(INSTALLED) ## Create .venv and install the pinned Python packages (pyproject.toml)
 
 $(TOOLS):
 	infra/tools/build.sh
@@ -35,7 +42,7 @@ $(TOOLS):
 tools: ## Build Jaeger and the OpenTelemetry Collector from Go modules (once, into .tools/)
 	infra/tools/build.sh
 
-up: ## Start the whole suite (Jaeger, collector, gateway, session, feedback) and wait until healthy
+up: $(INSTALLED) ## Start the whole suite (Jaeger, collector, gateway, session, feedback) and wait until healthy
 ifeq ($(STACK),compose)
 	@echo "Docker engine found: starting the compose stack (STACK=local to run local processes)"
 	$(COMPOSE) up --build --detach --wait
@@ -51,14 +58,14 @@ endif
 	@echo "  Metrics         http://localhost:$(COLLECTOR_PROMETHEUS_PORT)/metrics"
 	@echo "  zPages          http://localhost:$(ZPAGES_PORT)/debug/tracez"
 
-down: ## Stop everything (data is kept; `make clean` removes it)
+down: $(INSTALLED) ## Stop everything (data is kept; `make clean` removes it)
 ifeq ($(STACK),compose)
 	$(COMPOSE) down
 else
 	$(PY) -m infra.local.stack down
 endif
 
-status: ## Show each process and whether it is healthy
+status: $(INSTALLED) ## Show each process and whether it is healthy
 ifeq ($(STACK),compose)
 	$(COMPOSE) ps
 else
@@ -74,7 +81,7 @@ else
 	tail -n 50 -F var/log/*.log
 endif
 
-doctor: ## Check every hop (services, collector, Jaeger, Prometheus) and say what is wrong
+doctor: $(INSTALLED) ## Check every hop (services, collector, Jaeger, Prometheus) and say what is wrong
 	@$(PY) -m infra.doctor
 
 monitoring-up: ## Start only the tracing backend (Jaeger + collector), like start-monitoring.sh
@@ -83,44 +90,44 @@ monitoring-up: ## Start only the tracing backend (Jaeger + collector), like star
 monitoring-down: ## Stop only the tracing backend
 	infra/stop-monitoring.sh
 
-load: ## Headless Locust run (USERS=10 SPAWN_RATE=5 DURATION=60s), summary + slowest traces
+load: $(INSTALLED) ## Headless Locust run (USERS=10 SPAWN_RATE=5 DURATION=60s), summary + slowest traces
 	$(PY) -m loadtest.run --users $(or $(USERS),10) --spawn-rate $(or $(SPAWN_RATE),5) --duration $(or $(DURATION),60s)
 
-load-ui: ## Locust's web UI on http://localhost:8089 (traced, like make load)
+load-ui: $(INSTALLED) ## Locust's web UI on http://localhost:8089 (traced, like make load)
 	$(PY) -c 'import os, sys; from loadtest.run import locust_env; os.execve(sys.argv[1], sys.argv[1:], locust_env())' \
 	  $(VENV)/bin/locust -f loadtest/locustfile.py --otel --host http://127.0.0.1:$(GATEWAY_PORT) --web-host 127.0.0.1 --web-port 8089 CoachingSession ApiConsumer
 
-trace: ## Print one trace as a waterfall in the terminal: make trace ID=<trace id>
+trace: $(INSTALLED) ## Print one trace as a waterfall in the terminal: make trace ID=<trace id>
 	@test -n "$(ID)" || { echo "usage: make trace ID=<trace id>  (see X-Trace-Id, or make slowest)"; exit 2; }
 	@$(PY) -m infra.jaeger.waterfall show $(ID)
 
-slowest: ## The slowest recent traces: make slowest N=10 SERVICE=gateway
+slowest: $(INSTALLED) ## The slowest recent traces: make slowest N=10 SERVICE=gateway
 	@$(PY) -m infra.jaeger.waterfall slowest -n $(or $(N),10) --service $(or $(SERVICE),gateway)
 
-scenario: ## Flip a planted bottleneck: make scenario NAME=n_plus_one STATE=on (no NAME: list)
+scenario: $(INSTALLED) ## Flip a planted bottleneck: make scenario NAME=n_plus_one STATE=on (no NAME: list)
 	@$(PY) -m loadtest.scenario $(NAME) $(STATE) $(if $(PARAMS),--params '$(PARAMS)')
 
-bench-scenario: ## Same Locust profile with a scenario off and on: make bench-scenario NAME=pool_of_one
+bench-scenario: $(INSTALLED) ## Same Locust profile with a scenario off and on: make bench-scenario NAME=pool_of_one
 	@test -n "$(NAME)" || { echo "usage: make bench-scenario NAME=<scenario>  (make scenario lists them)"; exit 2; }
 	$(PY) -m loadtest.bench_scenario $(NAME)
 
-bench: ## Measure what tracing costs (overhead, completeness, freshness, memory, start-up), ~8 min
+bench: $(INSTALLED) ## Measure what tracing costs (overhead, completeness, freshness, memory, start-up), ~8 min
 	$(PY) -m bench.run
 
-test: $(PY) ## Run every test: unit, then end-to-end against the real stack (starts it if needed)
+test: $(INSTALLED) ## Run every test: unit, then end-to-end against the real stack (starts it if needed)
 	@$(MAKE) --no-print-directory $(TOOLS)
 	$(PY) -m pytest
 
-test-unit: ## Unit and config tests (no stack needed; config tests need `make tools`)
+test-unit: $(INSTALLED) ## Unit and config tests (no stack needed; config tests need `make tools`)
 	$(PY) -m pytest tests/unit tests/infra
 
-test-e2e: ## End-to-end tests only, against the running stack (local: starts it if needed)
+test-e2e: $(INSTALLED) ## End-to-end tests only, against the running stack (local: starts it if needed)
 ifneq ($(STACK),compose)
 	@$(MAKE) --no-print-directory $(TOOLS)
 endif
 	$(PY) -m pytest tests/e2e
 
-test-soak: ## The ~10 minute soak test (zero errors, flat memory); SOAK_MINUTES=10
+test-soak: $(INSTALLED) ## The ~10 minute soak test (zero errors, flat memory); SOAK_MINUTES=10
 	@$(MAKE) --no-print-directory $(TOOLS)
 	$(PY) -m pytest tests/e2e/test_faults.py -m soak -s
 
