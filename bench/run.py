@@ -36,6 +36,7 @@ from statistics import median, quantiles
 import httpx
 
 from infra.local.stack import Program, compose_model, supervisorctl, to_local
+from infra.settings import settings
 from loadtest.run import read_stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,16 +50,7 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def env_file() -> dict[str, str]:
-    values = {}
-    for line in (ROOT / ".env").read_text().splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            key, value = line.split("=", 1)
-            values[key.strip()] = value.strip()
-    return values
-
-
-ENV = env_file()
+ENV = settings()
 JAEGER = f"http://127.0.0.1:{ENV['JAEGER_UI_PORT']}"
 
 

@@ -21,18 +21,10 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-ROOT = Path(__file__).resolve().parents[1]
+from infra.settings import settings
+
 TIMEOUT = httpx.Timeout(3.0)
 SERVICES = ("gateway", "session", "feedback")
-
-
-def settings() -> dict[str, str]:
-    values = {}
-    for line in (ROOT / ".env").read_text().splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            key, value = line.split("=", 1)
-            values[key.strip()] = value.strip()
-    return {**values, **{k: v for k, v in os.environ.items() if k in values}}
 
 
 @dataclass

@@ -18,21 +18,11 @@ from pathlib import Path
 
 import httpx
 
+from infra.settings import dotenv, setting
+
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def dotenv() -> dict[str, str]:
-    values = {}
-    for line in (ROOT / ".env").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            values[key.strip()] = value.strip()
-    return values
-
-
-def setting(name: str) -> str:
-    return os.environ.get(name) or dotenv()[name]
+__all__ = ["ROOT", "dotenv", "setting"]
 
 
 @dataclass(frozen=True)
