@@ -20,7 +20,10 @@ from tests.support.stack import ROOT, Endpoints, stack_mode
 
 
 def _all_healthy(endpoints: Endpoints) -> bool:
-    for url in (endpoints.gateway, endpoints.session, endpoints.feedback):
+    # In compose, session and feedback are internal (not published): compose's own
+    # healthchecks gate the gateway's start on them.
+    internal = () if stack_mode() == "compose" else (endpoints.session, endpoints.feedback)
+    for url in (endpoints.gateway, *internal):
         try:
             if httpx.get(f"{url}/healthz", timeout=2).status_code != 200:
                 return False

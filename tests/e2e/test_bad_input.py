@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import FAST_SEGMENT
-from tests.support.stack import ROOT, Endpoints
+from tests.support.stack import ROOT, Endpoints, stack_mode
 
 # Checks that hold for any request: no 5xx, responses (errors included) match the
 # documented schemas, status codes and content types are documented, invalid data is
@@ -25,6 +25,8 @@ CHECKS = ("not_a_server_error,response_schema_conformance,status_code_conformanc
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     endpoints: Endpoints, service: str, tmp_path: Path
 ) -> None:
+    if service != "gateway" and stack_mode() == "compose":
+        pytest.skip(f"{service} is internal in compose (not published); covered in local mode")
     base = getattr(endpoints, service)
     result = subprocess.run(
         [str(Path(sys.executable).parent / "schemathesis"), "run", f"{base}/openapi.json",
