@@ -18,11 +18,9 @@ from pathlib import Path
 
 import httpx
 
-from infra.settings import dotenv, setting
+from infra.settings import dotenv, setting  # noqa: F401  (dotenv: re-exported for tests)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-__all__ = ["ROOT", "dotenv", "setting"]
 
 
 @dataclass(frozen=True)
