@@ -50,15 +50,18 @@ class Downstream:
         *,
         json: Any = None,
         params: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
     ) -> Any:
         url = f"{self.base_url}{path}"
+        budget = timeout_s or self.timeout_s
         try:
             # httpx's own timeout bounds each phase (connect, read, ...); this bounds the
             # whole call, so a slow trickle of bytes cannot hold the caller past its budget.
-            async with asyncio.timeout(self.timeout_s):
-                response = await self.client.request(method, url, json=json, params=params)
+            async with asyncio.timeout(budget):
+                response = await self.client.request(method, url, json=json, params=params,
+                                                     timeout=budget)
         except (TimeoutError, httpx.TimeoutException) as exc:
-            raise DependencyUnavailable(self.name, f"no answer within {self.timeout_s:g}s") from exc
+            raise DependencyUnavailable(self.name, f"no answer within {budget:g}s") from exc
         except httpx.TransportError as exc:
             raise DependencyUnavailable(
                 self.name, f"cannot reach {self.base_url} ({type(exc).__name__})"

@@ -34,6 +34,8 @@ from services.session.models import SESSION_ID_PATTERN
 # session (1.5 s), so the innermost failing service is the one named in the 503.
 DEFAULT_TIMEOUT_S = 3.0
 
+ADMIN_TIMEOUT_S = 60.0
+
 SessionId = Annotated[str, Path(pattern=SESSION_ID_PATTERN, description="32 hex characters")]
 
 
@@ -55,7 +57,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 async def forward_scenario(name: str, switch: ScenarioSwitch) -> None:
     """`make scenario` talks to the gateway only; the other services learn it from here."""
     for downstream in app.state.internal:
-        await downstream.call("PUT", f"/admin/scenarios/{name}", json=switch.model_dump())
+        # Generous budget: switching slow_query on seeds ~200 000 rows in session first.
+        await downstream.call("PUT", f"/admin/scenarios/{name}", json=switch.model_dump(),
+                              timeout_s=ADMIN_TIMEOUT_S)
 
 
 app = create_service_app(
