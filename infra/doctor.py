@@ -11,7 +11,6 @@ Every URL comes from .env (or the environment), like everything else.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
+from infra.collector_metrics import metric_sum
 from infra.settings import settings
 
 TIMEOUT = httpx.Timeout(3.0)
@@ -189,16 +189,6 @@ def compose_says_healthy(service: str) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return f"{service} healthy" in out
-
-
-def metric_sum(text: str, name: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and not line.startswith("#"):
-            match = re.match(rf"{name}(?:_total)?(?:{{[^}}]*}})?\s+([0-9.e+-]+)", line)
-            if match:
-                total += float(match.group(1))
-    return total
 
 
 def listener(port: int) -> str | None:

@@ -222,7 +222,8 @@ def log_tail(name: str, lines: int = 15) -> str:
 
 
 def cmd_up(only: list[str] | None) -> int:
-    programs = to_local(compose_model())
+    every_program = to_local(compose_model())
+    programs = list(every_program)
     if only:
         unknown = set(only) - {p.name for p in programs}
         if unknown:
@@ -240,7 +241,7 @@ def cmd_up(only: list[str] | None) -> int:
             return 1
     RUN.mkdir(parents=True, exist_ok=True)
     LOG.mkdir(parents=True, exist_ok=True)
-    CONF.write_text(render(to_local(compose_model())))
+    CONF.write_text(render(every_program))  # the whole stack: --only starts a part of it
     if not supervisord_running():
         subprocess.run([str(BIN / "supervisord"), "-c", str(CONF)], check=True, timeout=30)
         deadline = time.monotonic() + 10

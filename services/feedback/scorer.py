@@ -30,6 +30,10 @@ class ScorerPool:
         self._size = 0
         self._slots = asyncio.Semaphore(1)
 
+    @property
+    def size(self) -> int:
+        return self._size
+
     def slots(self) -> asyncio.Semaphore:
         pool = scenarios.get("pool_of_one")
         size = 1 if pool.enabled else max(1, int(pool.param("pool_size")))
@@ -76,7 +80,7 @@ async def score_batch(segments: list[Segment]) -> list[float]:
     pool = scenarios.get("pool_of_one")
     slots = POOL.slots()
     with tracer.start_as_current_span("wait for scorer slot") as wait:
-        wait.set_attribute("haptitalk.scorer.pool_size", POOL._size)
+        wait.set_attribute("haptitalk.scorer.pool_size", POOL.size)
         if pool.enabled:
             scenarios.mark("pool_of_one")
         await slots.acquire()

@@ -30,7 +30,7 @@ def p99(outcomes: list[Outcome]) -> float:
     values = [o.seconds for o in outcomes]
     if len(values) < 2:
         return max(values, default=0.0)
-    return quantiles(values, n=100)[98]
+    return quantiles(values, n=100, method="inclusive")[98]
 
 
 class Load:

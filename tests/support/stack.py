@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import subprocess
 import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
+from infra.collector_metrics import collector_metric  # noqa: F401  (re-exported for tests)
 from infra.settings import dotenv, setting  # noqa: F401  (dotenv: re-exported for tests)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,13 +123,3 @@ def rss_mb(name: str) -> float:
     kb = int(next(line.split()[1] for line in status.splitlines()
                   if line.startswith("VmRSS:")))
     return kb / 1024
-
-
-def collector_metric(name: str) -> float:
-    """Sum of one of the collector's own counters/gauges (port COLLECTOR_TELEMETRY_PORT)."""
-    text = httpx.get(f"http://127.0.0.1:{setting('COLLECTOR_TELEMETRY_PORT')}/metrics",
-                     timeout=5).text
-    total = 0.0
-    for match in re.finditer(rf"^{name}(?:_total)?(?:{{[^}}]*}})?\s+([0-9.e+-]+)$", text, re.M):
-        total += float(match.group(1))
-    return total

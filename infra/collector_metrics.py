@@ -1,0 +1,25 @@
+"""The collector's own counters (otelcol_*), read from its Prometheus endpoint
+(COLLECTOR_TELEMETRY_PORT). Used by `make doctor`, `make bench` and the fault tests."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from infra.settings import setting
+
+
+def metric_sum(text: str, name: str) -> float:
+    """Sum of every series of `name` (with or without `_total`) in Prometheus text."""
+    pattern = rf"^{name}(?:_total)?(?:{{[^}}]*}})?\s+([0-9.e+-]+)$"
+    return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.M))
+
+
+def scrape(host: str = "127.0.0.1") -> str:
+    return httpx.get(f"http://{host}:{setting('COLLECTOR_TELEMETRY_PORT')}/metrics",
+                     timeout=5).text
+
+
+def collector_metric(name: str) -> float:
+    return metric_sum(scrape(), name)
