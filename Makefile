@@ -11,10 +11,11 @@ PY      := $(VENV)/bin/python
 COMPOSE := $(VENV)/bin/docker-compose
 # STACK=compose|local. Default: compose when a Docker engine answers, else local processes.
 STACK   ?= $(shell docker info >/dev/null 2>&1 && echo compose || echo local)
-TOOLS   := .tools/jaeger-$(JAEGER_VERSION)/jaeger .tools/otelcol-$(OTELCOL_VERSION)/otelcol-haptitalk
+TOOLS   := .tools/jaeger-$(JAEGER_VERSION)/jaeger .tools/otelcol-$(OTELCOL_VERSION)/otelcol-haptitalk \
+           .tools/helm-$(HELM_VERSION)/helm
 
 .PHONY: help install tools up down status ps logs test test-unit test-e2e lint clean \
-        monitoring-up monitoring-down load load-ui trace slowest scenario bench-scenario test-soak doctor bench
+        monitoring-up monitoring-down deploy-check load load-ui trace slowest scenario bench-scenario test-soak doctor bench
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,7 +40,7 @@ install: $(INSTALLED) ## Create .venv and install the pinned Python packages (py
 $(TOOLS):
 	infra/tools/build.sh
 
-tools: ## Build Jaeger and the OpenTelemetry Collector from Go modules (once, into .tools/)
+tools: ## Build Jaeger, the OpenTelemetry Collector and Helm from Go modules (once, into .tools/)
 	infra/tools/build.sh
 
 up: $(INSTALLED) ## Start the whole suite (Jaeger, collector, gateway, session, feedback) and wait until healthy
@@ -117,6 +118,10 @@ bench: $(INSTALLED) ## Measure what tracing costs (overhead, completeness, fresh
 test: $(INSTALLED) ## Run every test: unit, then end-to-end against the real stack (starts it if needed)
 	@$(MAKE) --no-print-directory $(TOOLS)
 	$(PY) -m pytest
+
+deploy-check: $(INSTALLED) ## Helm chart: lint, render (default + production values), validate every object offline
+	@$(MAKE) --no-print-directory $(TOOLS)
+	$(PY) -m pytest tests/infra/test_chart.py
 
 test-unit: $(INSTALLED) ## Unit and config tests (no stack needed; config tests need `make tools`)
 	$(PY) -m pytest tests/unit tests/infra

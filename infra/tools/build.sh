@@ -3,6 +3,7 @@
 # version so a version bump in .env builds afresh:
 #   .tools/jaeger-<JAEGER_VERSION>/jaeger            from github.com/jaegertracing/jaeger
 #   .tools/otelcol-<OTELCOL_VERSION>/otelcol-haptitalk  with the OpenTelemetry Collector Builder
+#   .tools/helm-<HELM_VERSION>/helm                     from helm.sh/helm/v3 (make deploy-check)
 # Each is a separate Go module (infra/tools/jaeger, infra/tools/otelcol): Jaeger and our
 # collector pin different collector releases. `go install jaeger@version` cannot work:
 # Jaeger's go.mod has replace directives, so it is a `go tool` of our own module instead.
@@ -24,8 +25,15 @@ if grep -E 'gomod: .* v[0-9.]+' infra/tools/otelcol/manifest.yaml | grep -vq " v
   fail "infra/tools/otelcol/manifest.yaml lists a component not at v${OTELCOL_VERSION}"
 fi
 
+grep -qE "helm.sh/helm/v3 v${HELM_VERSION}( |$)" infra/builds/helm/go.mod \
+  || fail "infra/builds/helm/go.mod does not pin helm v${HELM_VERSION} (.env HELM_VERSION)"
+
 jaeger_bin=".tools/jaeger-${JAEGER_VERSION}/jaeger"
 otelcol_bin=".tools/otelcol-${OTELCOL_VERSION}/otelcol-haptitalk"
+helm_bin=".tools/helm-${HELM_VERSION}/helm"
+# The collector is rebuilt when its component list changes, not only its version.
+manifest_sum="$(sha256sum infra/tools/otelcol/manifest.yaml | cut -d' ' -f1)"
+otelcol_stamp="$otelcol_bin.manifest-sha256"
 
 if [ -x "$jaeger_bin" ]; then
   say "jaeger ${JAEGER_VERSION}: already built ($jaeger_bin)"
@@ -37,7 +45,7 @@ else
   say "jaeger built in $((SECONDS - start)) s"
 fi
 
-if [ -x "$otelcol_bin" ]; then
+if [ -x "$otelcol_bin" ] && [ "$(cat "$otelcol_stamp" 2>/dev/null)" = "$manifest_sum" ]; then
   say "otelcol ${OTELCOL_VERSION}: already built ($otelcol_bin)"
 else
   say "building the OpenTelemetry Collector ${OTELCOL_VERSION} with OCB; first time takes ~5 min"
@@ -47,5 +55,23 @@ else
   "$ocb" --config infra/tools/otelcol/manifest.yaml --ldflags="-s -w"
   mkdir -p "$(dirname "$otelcol_bin")"
   mv .tools/otelcol-src/otelcol-haptitalk "$otelcol_bin"
+  echo "$manifest_sum" > "$otelcol_stamp"
   say "otelcol built in $((SECONDS - start)) s"
+fi
+
+if [ -x "$helm_bin" ]; then
+  say "helm ${HELM_VERSION}: already built ($helm_bin)"
+else
+  say "building helm ${HELM_VERSION}; first time takes ~2 min"
+  start=$SECONDS
+  # The version stamp `helm version` prints (a plain `go build` leaves it empty).
+  # And, like Helm's own release build, the Kubernetes release it assumes without
+  # --kube-version: the one its client-go module speaks (v0.N.x is Kubernetes 1.N).
+  k8s_minor="$(go -C infra/builds/helm list -f '{{.Version}}' -m k8s.io/client-go | cut -d. -f2)"
+  go -C infra/builds/helm build -trimpath -ldflags="-s -w \
+    -X helm.sh/helm/v3/internal/version.version=v${HELM_VERSION} \
+    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=${k8s_minor} \
+    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=${k8s_minor}" \
+    -o "$PWD/$helm_bin" helm.sh/helm/v3/cmd/helm
+  say "helm built in $((SECONDS - start)) s"
 fi
