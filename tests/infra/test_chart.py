@@ -266,6 +266,10 @@ def test_tail_tier_is_reached_through_a_headless_service(objects: list[dict]) ->
     agent = find(objects, "DaemonSet", "otel-agent")["spec"]["template"]["spec"][
         "containers"][0]
     assert container_env(agent)["TAIL_COLLECTORS_HOST"] == headless["metadata"]["name"]
+    # A stopping replica keeps receiving until the agents have re-routed, within its grace.
+    tail = find(objects, "Deployment", "otel-tail")["spec"]["template"]["spec"]
+    pre_stop = tail["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert 0 < pre_stop < tail["terminationGracePeriodSeconds"]
     config = yaml.safe_load(find(objects, "ConfigMap", "otel-agent")["data"]["agent.yaml"])
     assert config["exporters"]["load_balancing/traces"]["routing_key"] == "traceID"
     assert config["service"]["pipelines"]["traces"]["exporters"] == ["load_balancing/traces"]
