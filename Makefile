@@ -38,10 +38,10 @@ $(INSTALLED): pyproject.toml | $(PY)
 install: $(INSTALLED) ## Create .venv and install the pinned Python packages (pyproject.toml)
 
 $(TOOLS):
-	infra/tools/build.sh
+	infra/builds/build.sh
 
 tools: ## Build Jaeger, the OpenTelemetry Collector and Helm from Go modules (once, into .tools/)
-	infra/tools/build.sh
+	infra/builds/build.sh
 
 up: $(INSTALLED) ## Start the whole suite (Jaeger, collector, gateway, session, feedback) and wait until healthy
 ifeq ($(STACK),compose)
@@ -50,7 +50,7 @@ ifeq ($(STACK),compose)
 else
 	@echo "No Docker engine (or STACK=local): starting local processes under supervisord"
 	@$(MAKE) --no-print-directory $(TOOLS)
-	$(PY) -m infra.local.stack up
+	$(PY) -m stackctl.local up
 endif
 	@echo ""
 	@echo "  Gateway API     http://localhost:$(GATEWAY_PORT)/docs"
@@ -63,14 +63,14 @@ down: $(INSTALLED) ## Stop everything (data is kept; `make clean` removes it)
 ifeq ($(STACK),compose)
 	$(COMPOSE) down
 else
-	$(PY) -m infra.local.stack down
+	$(PY) -m stackctl.local down
 endif
 
 status: $(INSTALLED) ## Show each process and whether it is healthy
 ifeq ($(STACK),compose)
 	$(COMPOSE) ps
 else
-	@$(PY) -m infra.local.stack status
+	@$(PY) -m stackctl.local status
 endif
 
 ps: status ## Same as status
@@ -83,7 +83,7 @@ else
 endif
 
 doctor: $(INSTALLED) ## Check every hop (services, collector, Jaeger, Prometheus) and say what is wrong
-	@$(PY) -m infra.doctor
+	@$(PY) -m stackctl.doctor
 
 monitoring-up: ## Start only the tracing backend (Jaeger + collector), like start-monitoring.sh
 	infra/start-monitoring.sh
@@ -100,17 +100,17 @@ load-ui: $(INSTALLED) ## Locust's web UI on http://localhost:8089 (traced, like 
 
 trace: $(INSTALLED) ## Print one trace as a waterfall in the terminal: make trace ID=<trace id>
 	@test -n "$(ID)" || { echo "usage: make trace ID=<trace id>  (see X-Trace-Id, or make slowest)"; exit 2; }
-	@$(PY) -m infra.jaeger.waterfall show $(ID)
+	@$(PY) -m stackctl.waterfall show $(ID)
 
 slowest: $(INSTALLED) ## The slowest recent traces: make slowest N=10 SERVICE=gateway
-	@$(PY) -m infra.jaeger.waterfall slowest -n $(or $(N),10) --service $(or $(SERVICE),gateway)
+	@$(PY) -m stackctl.waterfall slowest -n $(or $(N),10) --service $(or $(SERVICE),gateway)
 
 scenario: $(INSTALLED) ## Flip a planted bottleneck: make scenario NAME=n_plus_one STATE=on (no NAME: list)
-	@$(PY) -m loadtest.scenario $(NAME) $(STATE) $(if $(PARAMS),--params '$(PARAMS)')
+	@$(PY) -m stackctl.scenario $(NAME) $(STATE) $(if $(PARAMS),--params '$(PARAMS)')
 
-bench-scenario: $(INSTALLED) ## Same Locust profile with a scenario off and on: make bench-scenario NAME=pool_of_one
-	@test -n "$(NAME)" || { echo "usage: make bench-scenario NAME=<scenario>  (make scenario lists them)"; exit 2; }
-	$(PY) -m loadtest.bench_scenario $(NAME)
+bench-scenario: $(INSTALLED) ## Same Locust profile with a scenario off and on: make bench-scenario NAME=pool_of_one|all
+	@test -n "$(NAME)" || { echo "usage: make bench-scenario NAME=<scenario>|all  (make scenario lists them)"; exit 2; }
+	$(PY) -m bench.scenarios $(NAME)
 
 bench: $(INSTALLED) ## Measure what tracing costs (overhead, completeness, freshness, memory, start-up), ~8 min
 	$(PY) -m bench.run

@@ -1,8 +1,12 @@
-"""The benchmark's load: the three-service call (a segment) in a closed loop.
+"""The benchmarks' load profile (loopback only; each run is bounded by Locust's --run-time).
 
-FastHttpUser on purpose: it is the cheapest Locust client (the load generator shares the
-machine's two cores with the services), and the benchmark measures the services, so the
-load generator itself must not trace. Each user has its own session.
+- `Segments` (make bench): the three-service call (a segment) in a closed loop, or at
+  BENCH_RATE_PER_USER calls per second. FastHttpUser on purpose: it is the cheapest Locust
+  client (the load generator shares the machine's two cores with the services), and the
+  benchmark measures the services, so the load generator itself must not trace.
+- `ScenarioLoad` (make bench-scenario): every call the scenarios touch, back to back.
+
+Each user has its own session.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import os
 import random
 from pathlib import Path
 
-from locust import FastHttpUser, constant, constant_throughput, events, task
+from locust import FastHttpUser, HttpUser, constant, constant_throughput, events, task
 
 SEGMENT = {"text": "benchmark", "duration_ms": 4000, "words_per_minute": 140.0,
            "volume_db": 62.0, "pitch_hz": 150.0, "filler_words": 0}
@@ -47,3 +51,23 @@ class Segments(FastHttpUser):
     def segment(self) -> None:
         body = dict(SEGMENT, words_per_minute=random.choice([120.0, 140.0, 150.0]))
         self.client.post(f"/api/sessions/{self.sid}/segments", json=body, name="segment")
+
+
+class ScenarioLoad(HttpUser):
+    """No think time: a short session, its segments, its view, its report."""
+
+    wait_time = constant(0)
+
+    @task
+    def short_session_flat_out(self) -> None:
+        response = self.client.post("/api/sessions", name="/api/sessions",
+                                    json={"user_id": "bench", "mode": "presentation"})
+        if response.status_code != 201:
+            return
+        sid = response.json()["session_id"]
+        for _ in range(6):
+            body = dict(SEGMENT, words_per_minute=random.choice([120.0, 140.0, 190.0]))
+            self.client.post(f"/api/sessions/{sid}/segments", json=body,
+                             name="/api/sessions/[id]/segments")
+        self.client.get(f"/api/sessions/{sid}", name="/api/sessions/[id]")
+        self.client.post(f"/api/sessions/{sid}/end", name="/api/sessions/[id]/end")

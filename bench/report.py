@@ -1,6 +1,8 @@
-"""Tables (markdown) and plots (PNG) from a `make bench` results.json.
+"""Tables (markdown) and plots (PNG) from the benchmarks' results.
 
-    python -m bench.report reports/bench-<time>/results.json   # prints the tables
+    python -m bench.report reports/bench-<time>/results.json   # make bench's tables
+    python -m bench.report scenarios      # docs/scenarios.md's table, from the newest
+                                          # reports/bench-<name>-*/result.json of each
 """
 
 from __future__ import annotations
@@ -95,7 +97,37 @@ def plots(r: dict, out: Path) -> None:
         plt.close(fig)
 
 
+def scenario_table(affected: dict[str, str], reports: Path) -> str:
+    """The markdown table of docs/scenarios.md (`make bench-scenario NAME=all` prints it)."""
+    lines = [
+        "| scenario | all req/s off → on | affected endpoint | p50 off → on | "
+        "p95 off → on | failures off → on |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, endpoint in affected.items():
+        runs = sorted(reports.glob(f"bench-{name}-*/result.json"))
+        if not runs:
+            lines.append(f"| `{name}` | (not run) | | | | |")
+            continue
+        r = json.loads(runs[-1].read_text())
+        off, on = r["off"], r["on"]
+        lines.append(
+            f"| `{name}` | {off['all']['rps']:g} → {on['all']['rps']:g} "
+            f"({on['all']['rps'] / off['all']['rps']:.2f}x) | `{endpoint}` | "
+            f"{off['affected']['p50_ms']:g} → {on['affected']['p50_ms']:g} "
+            f"({on['affected']['p50_ms'] / off['affected']['p50_ms']:.1f}x) | "
+            f"{off['affected']['p95_ms']:g} → {on['affected']['p95_ms']:g} "
+            f"({on['affected']['p95_ms'] / off['affected']['p95_ms']:.1f}x) | "
+            f"{off['affected']['failures']} → {on['affected']['failures']} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
+    if sys.argv[1] == "scenarios":
+        from bench.scenarios import AFFECTED, ROOT
+
+        print(scenario_table(AFFECTED, ROOT / "reports"))
+        return 0
     path = Path(sys.argv[1])
     results = json.loads(path.read_text())
     plots(results, path.parent)

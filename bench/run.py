@@ -35,11 +35,11 @@ from statistics import median, quantiles
 
 import httpx
 
-from infra.collector_metrics import collector_metric
-from infra.jaeger.query import Jaeger
-from infra.local.stack import Program, compose_model, healthy, supervisorctl, to_local
-from infra.settings import settings
 from loadtest.run import read_stats
+from stackctl.collector_metrics import collector_metric
+from stackctl.jaeger import Jaeger
+from stackctl.local import Program, compose_model, healthy, supervisorctl, to_local
+from stackctl.settings import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -188,18 +188,24 @@ def infra_rss() -> dict[str, float]:
 
 # --- load -----------------------------------------------------------------------------------
 
-def locust(out: Path, users: int, seconds: int, rate_per_user: float = 0) -> dict:
+def locust(out: Path, users: int, seconds: int, rate_per_user: float = 0,
+           user: str = "Segments", host: str = GATEWAY) -> list[dict[str, str]]:
+    """One bounded Locust run of a bench/locustfile.py user class; its stats rows."""
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "BENCH_RATE_PER_USER": str(rate_per_user),
            "BENCH_TRACE_IDS": str(out / "trace_ids.json")}
     subprocess.run(
         [str(BIN / "locust"), "-f", str(ROOT / "bench/locustfile.py"), "--headless",
-         "--host", GATEWAY, "--users", str(users), "--spawn-rate", str(users),
+         "--host", host, "--users", str(users), "--spawn-rate", str(users),
          "--run-time", f"{seconds}s", "--csv", str(out / "stats"), "--only-summary",
-         "--stop-timeout", "5"],
+         "--stop-timeout", "5", user],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         timeout=seconds + 60)
-    row = next(r for r in read_stats(out) if r["Name"] == "segment")
+    return read_stats(out)
+
+
+def segment_figures(out: Path, users: int, seconds: int, rate_per_user: float = 0) -> dict:
+    row = next(r for r in locust(out, users, seconds, rate_per_user) if r["Name"] == "segment")
     return {"requests": int(row["Request Count"]), "failures": int(row["Failure Count"]),
             "rps": round(float(row["Requests/s"]), 1), "p50_ms": float(row["50%"]),
             "p99_ms": float(row["99%"]),
@@ -251,7 +257,8 @@ def overhead(out: Path, rounds: int, seconds: int, users: int) -> dict:
             data = out / "data" / f"{variant.name}-{round_no}".replace(" ", "_")
             with Services(variant, data, out / "logs") as services:
                 locust(out / "warmup", users, 3)
-                figures = locust(out / "runs" / f"{len(results)}-{round_no}", users, seconds)
+                run = out / "runs" / f"{len(results)}-{round_no}"
+                figures = segment_figures(run, users, seconds)
                 figures["rss_mb"] = services.rss_mb()
                 figures.pop("trace_ids")
             results.setdefault(variant.name, []).append(figures)
@@ -281,7 +288,7 @@ def completeness(out: Path, rate: int, seconds: int) -> dict:
     users = max(1, rate // 2)
     with Services(Variant("instrumented (defaults)"), out / "data" / "completeness",
                   out / "logs-completeness") as services:
-        figures = locust(out / "completeness", users, seconds, rate_per_user=rate / users)
+        figures = segment_figures(out / "completeness", users, seconds, rate_per_user=rate / users)
         rss = services.rss_mb()
     trace_ids = figures.pop("trace_ids")
     log(f"completeness: checking {len(trace_ids)} traces in Jaeger")

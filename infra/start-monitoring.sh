@@ -15,7 +15,7 @@ if [ "$stack" = compose ]; then
 else
   echo "Starting Jaeger and the OpenTelemetry Collector as local processes"
   make --no-print-directory tools >/dev/null
-  "$py" -m infra.local.stack up --only jaeger,otel-collector
+  "$py" -m stackctl.local up --only jaeger,otel-collector
 fi
 cat <<INFO
 

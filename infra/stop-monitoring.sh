@@ -6,5 +6,5 @@ stack=${STACK:-$(docker info >/dev/null 2>&1 && echo compose || echo local)}
 if [ "$stack" = compose ]; then
   "${VENV:-.venv}/bin/docker-compose" stop otel-collector jaeger
 else
-  "${VENV:-.venv}/bin/python" -m infra.local.stack down --only otel-collector,jaeger
+  "${VENV:-.venv}/bin/python" -m stackctl.local down --only otel-collector,jaeger
 fi

@@ -170,27 +170,3 @@ class ApiConsumer(HttpUser):
                                  name="/api/sessions/[id]/segments")
         self.known.append(sid)
         del self.known[:-50]
-
-
-class Pressure(HttpUser):
-    """No think time: the fixed profile of `make bench-scenario` (not used by `make load`).
-
-    Every call the scenarios touch, back to back: a short session, its view, its report.
-    """
-
-    weight = 1  # `make load` names its classes (CoachingSession ApiConsumer), not this one
-    wait_time = between(0, 0)
-
-    @task
-    def short_session_flat_out(self) -> None:
-        response = self.client.post("/api/sessions", name="/api/sessions",
-                                    json={"user_id": "bench", "mode": "presentation"})
-        if response.status_code != 201:
-            return
-        sid = response.json()["session_id"]
-        style = random.choice(STYLES)
-        for _ in range(6):
-            self.client.post(f"/api/sessions/{sid}/segments", json=segment(style),
-                             name="/api/sessions/[id]/segments")
-        self.client.get(f"/api/sessions/{sid}", name="/api/sessions/[id]")
-        self.client.post(f"/api/sessions/{sid}/end", name="/api/sessions/[id]/end")

@@ -24,7 +24,7 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-JOURNEYS = ["CoachingSession", "ApiConsumer"]  # the realistic mix (Pressure is for benches)
+JOURNEYS = ["CoachingSession", "ApiConsumer"]  # every user class of locustfile.py
 
 
 def locust_env(service_name: str = "locust") -> dict[str, str]:
@@ -43,9 +43,7 @@ def locust_env(service_name: str = "locust") -> dict[str, str]:
     }
 
 
-def run_locust(host: str, users: int, spawn_rate: float, duration: str, out: Path,
-               otel: bool = True, extra: list[str] | None = None,
-               progress: bool = True) -> int:
+def run_locust(host: str, users: int, spawn_rate: float, duration: str, out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     args = [
         str(Path(sys.executable).parent / "locust"), "-f", str(LOCUSTFILE),
@@ -54,8 +52,7 @@ def run_locust(host: str, users: int, spawn_rate: float, duration: str, out: Pat
         "--stop-timeout", "10",
         "--csv", str(out / "stats"), "--html", str(out / "report.html"),
         "--only-summary",
-        *(["--otel"] if otel else []),
-        *(extra or JOURNEYS),
+        "--otel", *JOURNEYS,
     ]
     env = locust_env()
     env["LOAD_TRACES_FILE"] = str(out / "traces.json")
@@ -67,15 +64,13 @@ def run_locust(host: str, users: int, spawn_rate: float, duration: str, out: Pat
         process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         while process.poll() is None:
             elapsed = time.monotonic() - started
-            if progress:
-                print(f"\r  running {elapsed:4.0f}s / {seconds}s", end="", flush=True)
+            print(f"\r  running {elapsed:4.0f}s / {seconds}s", end="", flush=True)
             try:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 if elapsed > seconds + 120:
                     process.kill()
-    if progress:
-        print()
+    print()
     return process.returncode
 
 

@@ -5,13 +5,11 @@ switched on from outside by `opentelemetry-instrument uvicorn ...` and configure
 standard OTEL_* variables (see docker-compose.yml).
 """
 
-import os
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 
-from services.common.admin import OnSwitch, admin_router
 from services.common.errors import ERROR_RESPONSES, install_error_handlers
 from services.common.limits import BodySizeLimitMiddleware
 from services.common.tracecontext import BaggageToSpanMiddleware, TraceIdHeaderMiddleware
@@ -23,7 +21,6 @@ def create_service_app(
     service: str,
     description: str,
     lifespan: Lifespan | None = None,
-    on_scenario_switch: OnSwitch | None = None,
 ) -> FastAPI:
     app = FastAPI(title=f"HaptiTalk {service}", description=description, lifespan=lifespan,
                   responses=ERROR_RESPONSES)
@@ -33,8 +30,6 @@ def create_service_app(
     app.add_middleware(BaggageToSpanMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, service=service)
     app.add_middleware(TraceIdHeaderMiddleware)
-    if os.environ.get("ADMIN_API", "true").lower() != "false":
-        app.include_router(admin_router(on_scenario_switch))
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

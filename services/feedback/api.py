@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, Path, Request
 
-from services.common import scenarios
+from services import scenarios
 from services.common.app import create_service_app
 from services.common.downstream import Downstream, new_http_client, timeout_from_env
 from services.feedback.models import (
@@ -28,6 +28,7 @@ from services.feedback.report import build_report
 from services.feedback.retry import with_retries
 from services.feedback.rules import evaluate, findings
 from services.feedback.scorer import score, score_batch
+from services.scenarios.admin import install_admin
 from services.session.client import SessionClient
 from services.session.models import SESSION_ID_PATTERN, SessionHistory
 
@@ -51,6 +52,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = create_service_app("feedback", "Haptic feedback rules and session reports.", lifespan)
+install_admin(app)
 
 
 async def _history(request: Request, session_id: str, limit: int) -> SessionHistory:

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from opentelemetry import trace
 
-from services.common import scenarios
+from services import scenarios
 from services.common.errors import DependencyUnavailable
 
 T = TypeVar("T")

@@ -19,7 +19,7 @@ import time
 
 from opentelemetry import trace
 
-from services.common import scenarios
+from services import scenarios
 from services.session.models import Segment
 
 tracer = trace.get_tracer("haptitalk.feedback")

@@ -14,7 +14,6 @@ from typing import Annotated
 
 from fastapi import FastAPI, Path, Request
 
-from services.common.admin import ScenarioSwitch
 from services.common.app import create_service_app
 from services.common.downstream import Downstream, new_http_client, timeout_from_env
 from services.feedback.client import FeedbackClient
@@ -27,6 +26,7 @@ from services.gateway.models import (
     Session,
     SessionView,
 )
+from services.scenarios.admin import ScenarioSwitch, install_admin
 from services.session.client import SessionClient
 from services.session.models import SESSION_ID_PATTERN
 
@@ -65,9 +65,8 @@ async def forward_scenario(name: str, switch: ScenarioSwitch) -> None:
 app = create_service_app(
     "gateway",
     "HaptiTalk public API: live conversation coaching with haptic feedback.",
-    lifespan,
-    forward_scenario,
-)
+    lifespan)
+install_admin(app, forward_scenario)
 
 
 @app.post("/api/sessions", status_code=201, response_model=Session)

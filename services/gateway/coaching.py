@@ -8,13 +8,13 @@ A segment is the interesting one; its trace crosses all three services:
         session  GET /sessions/{id}/history          recent segments, for trend + cooldown
       session  PUT .../segments/{seg}/feedback       remember the buzz (only if one is sent)
 
-Two planted bottlenecks live here (services/common/scenarios.py): `n_plus_one` in
+Two planted bottlenecks live here (services/scenarios/__init__.py): `n_plus_one` in
 end_session and `sequential_fanout` in view.
 """
 
 import asyncio
 
-from services.common import scenarios
+from services import scenarios
 from services.feedback.client import FeedbackClient
 from services.gateway.models import (
     NewSegment,

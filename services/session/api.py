@@ -13,10 +13,10 @@ from typing import Annotated
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 
-from services.common import scenarios
-from services.common.admin import ScenarioSwitch
+from services import scenarios
 from services.common.app import create_service_app
 from services.common.errors import ServiceError
+from services.scenarios.admin import ScenarioSwitch, install_admin
 from services.session.models import (
     SESSION_ID_PATTERN,
     Feedback,
@@ -58,8 +58,8 @@ async def on_scenario_switch(name: str, switch: ScenarioSwitch) -> None:
         await app.state.store.seed(rows)
 
 
-app = create_service_app("session", "Sessions and speech segments (SQLite).", lifespan,
-                         on_scenario_switch)
+app = create_service_app("session", "Sessions and speech segments (SQLite).", lifespan)
+install_admin(app, on_scenario_switch)
 
 
 def _store(request: Request) -> SessionStore:

@@ -43,7 +43,7 @@ def endpoints() -> Iterator[Endpoints]:
         if stack_mode() != "local":
             pytest.fail(f"the {stack_mode()} stack is not up and healthy at {endpoints}")
         result = subprocess.run(
-            [sys.executable, "-m", "infra.local.stack", "up"],
+            [sys.executable, "-m", "stackctl.local", "up"],
             cwd=ROOT, capture_output=True, text=True, timeout=180,
         )
         if result.returncode != 0:
@@ -51,7 +51,7 @@ def endpoints() -> Iterator[Endpoints]:
         started_here = True
     yield endpoints
     if started_here:
-        subprocess.run([sys.executable, "-m", "infra.local.stack", "down"],
+        subprocess.run([sys.executable, "-m", "stackctl.local", "down"],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 

@@ -291,7 +291,7 @@ def test_tail_sampling_keeps_errors_and_slow_traces_only(
 # --- make doctor -----------------------------------------------------------------------------
 
 def doctor() -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "infra.doctor"], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "stackctl.doctor"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120, env={"COLUMNS": "200", "PATH": ""})
 
 

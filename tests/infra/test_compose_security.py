@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from infra.local import stack
+from stackctl import local as stack
 from tests.support.stack import ROOT, dotenv
 
 ENV = dotenv()

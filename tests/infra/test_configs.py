@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.local import stack
+from stackctl import local as stack
 from tests.support.stack import ROOT, dotenv
 
 BIN = Path(sys.executable).parent
@@ -44,9 +44,9 @@ def test_images_are_the_releases_we_build() -> None:
     assert services["otel-collector"]["build"]["args"]["OTELCOL_VERSION"] == ENV[
         "OTELCOL_VERSION"]
     assert services["gateway"]["build"]["args"]["PYTHON_IMAGE"].startswith("python:3.11.")
-    manifest = (ROOT / "infra/tools/otelcol/manifest.yaml").read_text()
+    manifest = (ROOT / "infra/builds/otelcol/manifest.yaml").read_text()
     assert f"version: {ENV['OTELCOL_VERSION']}" in manifest
-    jaeger_mod = (ROOT / "infra/tools/jaeger/go.mod").read_text()
+    jaeger_mod = (ROOT / "infra/builds/jaeger/go.mod").read_text()
     assert f"github.com/jaegertracing/jaeger {ENV['JAEGER_GO_MODULE_VERSION']}" in jaeger_mod
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.local import stack
-from infra.local.drift import check
+from stackctl import local as stack
+from tests.infra.drift import check
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
-"""The tests read Jaeger with the same client as `make trace` (infra/jaeger/query.py)."""
+"""The tests read Jaeger with the same client as `make trace` (stackctl/jaeger.py)."""
 
-from infra.jaeger.query import Jaeger, Span, Trace, parse_trace
+from stackctl.jaeger import Jaeger, Span, Trace, parse_trace
 
 __all__ = ["Jaeger", "Span", "Trace", "parse_trace"]

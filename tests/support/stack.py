@@ -15,8 +15,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.collector_metrics import collector_metric  # noqa: F401  (re-exported for tests)
-from infra.settings import dotenv, setting  # noqa: F401  (dotenv: re-exported for tests)
+from stackctl.collector_metrics import collector_metric  # noqa: F401  (re-exported for tests)
+from stackctl.settings import dotenv, setting  # noqa: F401  (dotenv: re-exported for tests)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,7 +57,7 @@ def stop_service(name: str) -> None:
     if stack_mode() == "compose":
         _run(_compose("stop", name))
     else:
-        _run([sys.executable, "-m", "infra.local.stack", "stop", name])
+        _run([sys.executable, "-m", "stackctl.local", "stop", name])
 
 
 def start_service(name: str) -> None:
@@ -65,7 +65,7 @@ def start_service(name: str) -> None:
     if stack_mode() == "compose":
         _run(_compose("up", "--detach", "--wait", "--no-recreate", name))
     else:
-        _run([sys.executable, "-m", "infra.local.stack", "start", name])
+        _run([sys.executable, "-m", "stackctl.local", "start", name])
 
 
 def collector_file(name: str) -> str:
@@ -92,7 +92,7 @@ def restart_with(services: list[str], env: dict[str, str]) -> None:
     if stack_mode() == "compose":
         args = _compose("up", "--detach", "--wait", *services)
     else:
-        args = [sys.executable, "-m", "infra.local.stack", "restart", *services]
+        args = [sys.executable, "-m", "stackctl.local", "restart", *services]
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=180,
                             env=full_env)
     if result.returncode != 0:

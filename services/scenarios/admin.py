@@ -9,13 +9,14 @@ published, and only on 127.0.0.1. Set ADMIN_API=false to remove these routes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.common import scenarios
+from services import scenarios
 from services.common.errors import NotFound, ServiceError
 
 
@@ -60,3 +61,9 @@ def admin_router(on_switch: OnSwitch | None = None) -> APIRouter:
         return scenario.public()
 
     return router
+
+
+def install_admin(app: FastAPI, on_switch: OnSwitch | None = None) -> None:
+    """Adds the admin routes to a service (ADMIN_API=false leaves them out)."""
+    if os.environ.get("ADMIN_API", "true").lower() != "false":
+        app.include_router(admin_router(on_switch))

@@ -1,4 +1,4 @@
-module github.com/haptitalk/tracing/infra/tools/jaeger
+module github.com/haptitalk/tracing/infra/builds/jaeger
 
 go 1.26
 

@@ -4,7 +4,7 @@
 #   .tools/jaeger-<JAEGER_VERSION>/jaeger            from github.com/jaegertracing/jaeger
 #   .tools/otelcol-<OTELCOL_VERSION>/otelcol-haptitalk  with the OpenTelemetry Collector Builder
 #   .tools/helm-<HELM_VERSION>/helm                     from helm.sh/helm/v3 (make deploy-check)
-# Each is a separate Go module (infra/tools/jaeger, infra/tools/otelcol): Jaeger and our
+# Each is a separate Go module (infra/builds/jaeger, infra/builds/otelcol): Jaeger and our
 # collector pin different collector releases. `go install jaeger@version` cannot work:
 # Jaeger's go.mod has replace directives, so it is a `go tool` of our own module instead.
 set -euo pipefail
@@ -17,12 +17,12 @@ fail() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
 command -v go >/dev/null || fail "Go is not installed (needs go >= 1.26): https://go.dev/dl/"
 
 # One source of truth: the versions in .env must be the ones the Go modules pin.
-grep -qE "github.com/jaegertracing/jaeger ${JAEGER_GO_MODULE_VERSION}( |$)" infra/tools/jaeger/go.mod \
-  || fail "infra/tools/jaeger/go.mod does not pin jaeger ${JAEGER_GO_MODULE_VERSION} (.env JAEGER_GO_MODULE_VERSION)"
-grep -qE "go.opentelemetry.io/collector/cmd/builder v${OTELCOL_VERSION}( |$)" infra/tools/otelcol/go.mod \
-  || fail "infra/tools/otelcol/go.mod does not pin the builder at v${OTELCOL_VERSION} (.env OTELCOL_VERSION)"
-if grep -E 'gomod: .* v[0-9.]+' infra/tools/otelcol/manifest.yaml | grep -vq " v${OTELCOL_VERSION}\$"; then
-  fail "infra/tools/otelcol/manifest.yaml lists a component not at v${OTELCOL_VERSION}"
+grep -qE "github.com/jaegertracing/jaeger ${JAEGER_GO_MODULE_VERSION}( |$)" infra/builds/jaeger/go.mod \
+  || fail "infra/builds/jaeger/go.mod does not pin jaeger ${JAEGER_GO_MODULE_VERSION} (.env JAEGER_GO_MODULE_VERSION)"
+grep -qE "go.opentelemetry.io/collector/cmd/builder v${OTELCOL_VERSION}( |$)" infra/builds/otelcol/go.mod \
+  || fail "infra/builds/otelcol/go.mod does not pin the builder at v${OTELCOL_VERSION} (.env OTELCOL_VERSION)"
+if grep -E 'gomod: .* v[0-9.]+' infra/builds/otelcol/manifest.yaml | grep -vq " v${OTELCOL_VERSION}\$"; then
+  fail "infra/builds/otelcol/manifest.yaml lists a component not at v${OTELCOL_VERSION}"
 fi
 
 grep -qE "helm.sh/helm/v3 v${HELM_VERSION}( |$)" infra/builds/helm/go.mod \
@@ -32,7 +32,7 @@ jaeger_bin=".tools/jaeger-${JAEGER_VERSION}/jaeger"
 otelcol_bin=".tools/otelcol-${OTELCOL_VERSION}/otelcol-haptitalk"
 helm_bin=".tools/helm-${HELM_VERSION}/helm"
 # The collector is rebuilt when its component list changes, not only its version.
-manifest_sum="$(sha256sum infra/tools/otelcol/manifest.yaml | cut -d' ' -f1)"
+manifest_sum="$(sha256sum infra/builds/otelcol/manifest.yaml | cut -d' ' -f1)"
 otelcol_stamp="$otelcol_bin.manifest-sha256"
 
 if [ -x "$jaeger_bin" ]; then
@@ -40,7 +40,7 @@ if [ -x "$jaeger_bin" ]; then
 else
   say "building jaeger ${JAEGER_VERSION} (module ${JAEGER_GO_MODULE_VERSION}); first time takes ~5 min"
   start=$SECONDS
-  go -C infra/tools/jaeger build -trimpath -ldflags="-s -w" \
+  go -C infra/builds/jaeger build -trimpath -ldflags="-s -w" \
     -o "$PWD/$jaeger_bin" github.com/jaegertracing/jaeger/cmd/jaeger
   say "jaeger built in $((SECONDS - start)) s"
 fi
@@ -51,8 +51,8 @@ else
   say "building the OpenTelemetry Collector ${OTELCOL_VERSION} with OCB; first time takes ~5 min"
   start=$SECONDS
   ocb=".tools/ocb-${OTELCOL_VERSION}/ocb"
-  go -C infra/tools/otelcol build -trimpath -o "$PWD/$ocb" go.opentelemetry.io/collector/cmd/builder
-  "$ocb" --config infra/tools/otelcol/manifest.yaml --ldflags="-s -w"
+  go -C infra/builds/otelcol build -trimpath -o "$PWD/$ocb" go.opentelemetry.io/collector/cmd/builder
+  "$ocb" --config infra/builds/otelcol/manifest.yaml --ldflags="-s -w"
   mkdir -p "$(dirname "$otelcol_bin")"
   mv .tools/otelcol-src/otelcol-haptitalk "$otelcol_bin"
   echo "$manifest_sum" > "$otelcol_stamp"

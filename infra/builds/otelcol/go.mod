@@ -1,4 +1,4 @@
-module github.com/haptitalk/tracing/infra/tools/otelcol
+module github.com/haptitalk/tracing/infra/builds/otelcol
 
 go 1.26.0
 

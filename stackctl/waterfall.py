@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from infra.jaeger.query import Jaeger, Span, Trace
+from stackctl.jaeger import Jaeger, Span, Trace
 
 BAR_WIDTH = 40
 

@@ -1,10 +1,12 @@
 """`make bench-scenario NAME=...`: the same fixed Locust profile with a scenario off, then
 on, and the figures side by side (throughput, p50, p95: all requests and the affected one).
 
-    make bench-scenario NAME=pool_of_one            # BENCH_USERS=20 BENCH_DURATION=30s
+    make bench-scenario NAME=pool_of_one      # BENCH_USERS=20 BENCH_SECONDS=30
+    make bench-scenario NAME=all              # every scenario in turn (~9 min), then the
+                                              # markdown table of docs/scenarios.md
 
-Bounded: two runs of BENCH_DURATION each, of the locustfile's `Pressure` user (no think
-time), BENCH_USERS=20 by default. Locust runs without --otel here (the services
+Bounded: two runs of BENCH_SECONDS each, of bench/locustfile.py's `ScenarioLoad` user (no
+think time), BENCH_USERS=20 by default. Locust runs without --otel here (the services
 are traced as always; the load generator's own spans would only add noise). Results:
 reports/bench-<name>-<time>/result.json, and docs/scenarios.md quotes them.
 """
@@ -21,8 +23,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from loadtest.run import ROOT, read_stats, run_locust
-from loadtest.scenario import gateway_url, switch
+from bench.report import scenario_table
+from bench.run import ROOT, locust
+from stackctl.scenario import gateway_url, switch
 
 AFFECTED = {
     "n_plus_one": "/api/sessions/[id]/end",
@@ -56,30 +59,20 @@ def figures(rows: list[dict[str, str]], name: str) -> dict[str, float]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    name = (argv or sys.argv[1:])[0]
-    if name not in AFFECTED:
-        print(f"unknown scenario {name!r}; known: {', '.join(AFFECTED)}", file=sys.stderr)
-        return 2
-    users = int(os.environ.get("BENCH_USERS", 20))
-    duration = os.environ.get("BENCH_DURATION", "30s")
+def bench(name: str, users: int, seconds: int, console: Console) -> Path:
     out = ROOT / "reports" / time.strftime(f"bench-{name}-%Y%m%d-%H%M%S")
-    console = Console()
     results: dict[str, dict] = {}
     try:
         for state in ("off", "on"):
-            enabled = state == "on"
-            switch(name, enabled, BENCH_PARAMS.get(name, {}))
-            console.print(f"[bold]{name} {state}[/bold]: {users} users for {duration}")
-            run_locust(gateway_url(), users, users, duration, out / state, otel=False,
-                       extra=["Pressure"])
-            rows = read_stats(out / state)
+            switch(name, state == "on", BENCH_PARAMS.get(name, {}))
+            console.print(f"[bold]{name} {state}[/bold]: {users} users for {seconds} s")
+            rows = locust(out / state, users, seconds, user="ScenarioLoad", host=gateway_url())
             results[state] = {"all": figures(rows, "Aggregated"),
                               "affected": figures(rows, AFFECTED[name])}
     finally:
         switch(name, False)
 
-    table = Table(title=f"{name}: same profile, off vs on ({users} users, {duration} each)")
+    table = Table(title=f"{name}: same profile, off vs on ({users} users, {seconds} s each)")
     for column in ("", "off", "on", "on / off"):
         table.add_column(column, justify="right")
     for scope, label in (("all", "all requests"), ("affected", AFFECTED[name])):
@@ -88,10 +81,25 @@ def main(argv: list[str] | None = None) -> int:
             ratio = f"{on / off:.2f}x" if off else "-"
             table.add_row(f"{escape(label)} {metric}", f"{off:g}", f"{on:g}", ratio)
     console.print(table)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").write_text(json.dumps(
-        {"scenario": name, "users": users, "duration": duration, **results}, indent=2))
+        {"scenario": name, "users": users, "seconds": seconds, **results}, indent=2))
     console.print(f"result: {Path(out, 'result.json').relative_to(ROOT)}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    name = (argv or sys.argv[1:])[0]
+    if name != "all" and name not in AFFECTED:
+        print(f"unknown scenario {name!r}; known: all, {', '.join(AFFECTED)}",
+              file=sys.stderr)
+        return 2
+    users = int(os.environ.get("BENCH_USERS", 20))
+    seconds = int(os.environ.get("BENCH_SECONDS", 30))
+    console = Console()
+    for each in AFFECTED if name == "all" else [name]:
+        bench(each, users, seconds, console)
+    if name == "all":
+        print(scenario_table(AFFECTED, ROOT / "reports"))
     return 0
 
 

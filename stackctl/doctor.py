@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from infra.collector_metrics import metric_sum
-from infra.settings import settings
+from stackctl.collector_metrics import metric_sum
+from stackctl.settings import settings
 
 TIMEOUT = httpx.Timeout(3.0)
 SERVICES = ("gateway", "session", "feedback")

@@ -7,7 +7,7 @@ import re
 
 import httpx
 
-from infra.settings import setting
+from stackctl.settings import setting
 
 
 def metric_sum(text: str, name: str) -> float:
