@@ -18,8 +18,8 @@ from pathlib import Path
 
 from locust import FastHttpUser, HttpUser, constant, constant_throughput, events, task
 
-SEGMENT = {"text": "benchmark", "duration_ms": 4000, "words_per_minute": 140.0,
-           "volume_db": 62.0, "pitch_hz": 150.0, "filler_words": 0}
+from stackctl.sample import CALM_SEGMENT as SEGMENT
+
 RATE_PER_USER = float(os.environ.get("BENCH_RATE_PER_USER", "0"))  # 0: as fast as possible
 trace_ids: list[str] = []
 

@@ -23,12 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median, quantiles
@@ -38,22 +36,24 @@ import httpx
 from loadtest.run import read_stats
 from stackctl.collector_metrics import collector_metric
 from stackctl.jaeger import Jaeger
-from stackctl.local import Program, compose_model, healthy, supervisorctl, to_local
-from stackctl.settings import settings
+from stackctl.local import Processes, Program, compose_model, rss_mb, supervisorctl, to_local
+from stackctl.sample import CALM_SEGMENT, NEW_SESSION
+from stackctl.settings import ROOT, endpoints
+from stackctl.topology import BACKEND, SERVICES
+from stackctl.wait import WaitTimeout
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+# The benchmark's own copies of the services listen here, apart from the stack's.
 PORTS = {"GATEWAY_PORT": "18000", "SESSION_PORT": "18001", "FEEDBACK_PORT": "18002"}
 GATEWAY = f"http://127.0.0.1:{PORTS['GATEWAY_PORT']}"
-SERVICES = ("session", "feedback", "gateway")
 
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-ENV = settings()
-JAEGER_API = Jaeger(f"http://127.0.0.1:{ENV['JAEGER_UI_PORT']}")
+URLS = endpoints()
+JAEGER_API = Jaeger(URLS.jaeger)
 
 
 @dataclass
@@ -62,7 +62,6 @@ class Variant:
     instrumented: bool = True
     env: dict[str, str] = field(default_factory=dict)       # the services' environment
     uvicorn: list[str] = field(default_factory=list)         # extra uvicorn arguments
-    sampling: bool = False  # reported apart: never counted toward the overhead target
 
 
 def variants() -> list[Variant]:
@@ -71,11 +70,11 @@ def variants() -> list[Variant]:
         Variant("instrumented (defaults)"),
         Variant("export: OTLP gRPC", env={
             "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{ENV['OTLP_GRPC_PORT']}"}),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": URLS.otlp_grpc}),
         Variant("batch delay 5 s (SDK default)", env={"OTEL_BSP_SCHEDULE_DELAY": "5000"}),
         Variant("metrics and logs export off", env={"OTEL_METRICS_EXPORTER": "none",
                                                     "OTEL_LOGS_EXPORTER": "none"}),
-        Variant("sampled 10 %", env={"OTEL_TRACES_SAMPLER_ARG": "0.1"}, sampling=True),
+        Variant("sampled 10 %", env={"OTEL_TRACES_SAMPLER_ARG": "0.1"}),
     ]
     try:
         import httptools  # noqa: F401
@@ -106,54 +105,18 @@ def programs(variant: Variant, data: Path) -> list[Program]:
     return chosen
 
 
-class Services:
-    def __init__(self, variant: Variant, data: Path, logs: Path) -> None:
-        self.variant = variant
-        self.data = data
-        self.logs = logs
-        self.procs: dict[str, subprocess.Popen] = {}
+class Services(Processes):
+    """The benchmark's copies of the three services, run by the local runner's Processes."""
 
-    def __enter__(self) -> Services:
-        self.logs.mkdir(parents=True, exist_ok=True)
+    def __init__(self, variant: Variant, data: Path, logs: Path) -> None:
         for port in PORTS.values():
             if port_taken(int(port)):
                 raise RuntimeError(f"port {port} is taken: a previous benchmark's service? "
                                    f"(pkill -f 'port {port}')")
-        try:
-            self._start()
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def _start(self) -> None:
-        for p in programs(self.variant, self.data):
-            env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **p.environment}
-            out = open(self.logs / f"{p.name}.log", "a")
-            self.procs[p.name] = subprocess.Popen(p.command, cwd=ROOT, env=env, stdout=out,
-                                                  stderr=subprocess.STDOUT,
-                                                  start_new_session=True)
-            deadline = time.monotonic() + 30
-            while not (p.health_url and healthy(p.health_url)):
-                if time.monotonic() > deadline or self.procs[p.name].poll() is not None:
-                    raise RuntimeError(f"{p.name} ({self.variant.name}) did not start; "
-                                       f"see {self.logs / (p.name + '.log')}")
-                time.sleep(0.1)
+        super().__init__(programs(variant, data), logs)
 
     def rss_mb(self) -> dict[str, float]:
-        return {name: rss_of_tree(proc.pid) for name, proc in self.procs.items()}
-
-    def __exit__(self, *exc: object) -> None:
-        for proc in self.procs.values():
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        return {name: rss_mb(proc.pid) for name, proc in self.procs.items()}
 
 
 def port_taken(port: int) -> bool:
@@ -161,28 +124,12 @@ def port_taken(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def rss_of_tree(pid: int) -> float:
-    """Resident memory of a process and its children (uvicorn --workers forks), in MB."""
-    total_kb, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-            total_kb += int(next(line.split()[1] for line in status.splitlines()
-                                 if line.startswith("VmRSS:")))
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-            todo += [int(c) for c in children]
-        except (OSError, StopIteration):
-            continue
-    return round(total_kb / 1024, 1)
-
-
 def infra_rss() -> dict[str, float]:
     out = {}
-    for name in ("jaeger", "otel-collector", "prometheus"):
+    for name in (*BACKEND, "prometheus"):
         pid = supervisorctl("pid", name).stdout.strip()
         if pid.isdigit() and int(pid) > 0:
-            out[name] = rss_of_tree(int(pid))
+            out[name] = rss_mb(int(pid))
     return out
 
 
@@ -223,30 +170,14 @@ def startup(out: Path) -> dict:
     healthy = time.monotonic() - started
     if result.returncode != 0:
         raise RuntimeError(f"make up failed:\n{result.stdout}\n{result.stderr}")
-    gateway = f"http://127.0.0.1:{ENV['GATEWAY_PORT']}"
-    sid = httpx.post(f"{gateway}/api/sessions", json={"user_id": "b", "mode": "dating"},
+    sid = httpx.post(f"{URLS.gateway}/api/sessions", json=NEW_SESSION,
                      timeout=10).json()["session_id"]
-    trace_id = httpx.post(f"{gateway}/api/sessions/{sid}/segments", timeout=10,
-                          json={"text": "", "duration_ms": 3000, "words_per_minute": 140,
-                                "volume_db": 60, "pitch_hz": 150, "filler_words": 0}
-                          ).headers["x-trace-id"]
-    while not complete_in_jaeger(trace_id):
-        if time.monotonic() - started > 120:
-            raise RuntimeError("no first trace within 120 s of make up")
-        time.sleep(0.05)
+    trace_id = httpx.post(f"{URLS.gateway}/api/sessions/{sid}/segments", json=CALM_SEGMENT,
+                          timeout=10).headers["x-trace-id"]
+    JAEGER_API.wait_for_trace(trace_id, what="the first trace after make up",
+                              deadline_s=120 - healthy)
     return {"make_up_to_healthy_s": round(healthy, 1),
             "make_up_to_first_trace_s": round(time.monotonic() - started, 1)}
-
-
-def complete_in_jaeger(trace_id: str) -> bool:
-    """All three services in the trace, with at least the four server spans every
-    segment call has (the fifth only when feedback buzzes)."""
-    try:
-        trace = JAEGER_API.get_trace(trace_id)
-    except httpx.HTTPError:
-        return False
-    return trace is not None and {"gateway", "session", "feedback"} <= trace.services \
-        and len(trace.find(kind="server")) >= 4
 
 
 def overhead(out: Path, rounds: int, seconds: int, users: int) -> dict:
@@ -292,15 +223,7 @@ def completeness(out: Path, rate: int, seconds: int) -> dict:
         rss = services.rss_mb()
     trace_ids = figures.pop("trace_ids")
     log(f"completeness: checking {len(trace_ids)} traces in Jaeger")
-    deadline = time.monotonic() + 60
-    missing = set(trace_ids)
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        while missing and time.monotonic() < deadline:
-            ordered = sorted(missing)
-            done = pool.map(complete_in_jaeger, ordered)
-            missing = {t for t, ok in zip(ordered, done, strict=True) if not ok}
-            if missing:
-                time.sleep(1)
+    found = JAEGER_API.count_found(trace_ids, deadline_s=60)
     after = {c: collector_metric(c) for c in counters}
     sdk_drops = sum(
         line.count("dropped") + line.count("Queue is full")
@@ -308,8 +231,8 @@ def completeness(out: Path, rate: int, seconds: int) -> dict:
         for line in (out / "logs-completeness" / f"{name}.log").read_text().splitlines())
     return {"target_rps": rate, "seconds": seconds, "achieved_rps": figures["rps"],
             "requests_ok": len(trace_ids), "failures": figures["failures"],
-            "traces_complete_in_jaeger": len(trace_ids) - len(missing),
-            "traces_incomplete_or_missing": len(missing),
+            "traces_complete_in_jaeger": found,
+            "traces_incomplete_or_missing": len(trace_ids) - found,
             "collector": {c.removeprefix("otelcol_"): after[c] - before[c] for c in counters},
             "sdk_log_lines_about_drops": sdk_drops, "services_rss_mb": rss}
 
@@ -320,18 +243,15 @@ def freshness(out: Path, samples: int) -> dict:
     with Services(Variant("instrumented (defaults)"), out / "data" / "freshness",
                   out / "logs") as _:
         client = httpx.Client(base_url=GATEWAY, timeout=10)
-        sid = client.post("/api/sessions", json={"user_id": "f", "mode": "dating"}
-                          ).json()["session_id"]
+        sid = client.post("/api/sessions", json=NEW_SESSION).json()["session_id"]
         for _ in range(samples):
-            response = client.post(f"/api/sessions/{sid}/segments", json={
-                "text": "", "duration_ms": 3000, "words_per_minute": 140, "volume_db": 60,
-                "pitch_hz": 150, "filler_words": 0})
+            response = client.post(f"/api/sessions/{sid}/segments", json=CALM_SEGMENT)
             answered = time.monotonic()
-            trace_id = response.headers["x-trace-id"]
-            while not complete_in_jaeger(trace_id):
-                if time.monotonic() - answered > 30:
-                    break
-                time.sleep(0.02)
+            try:
+                JAEGER_API.wait_for_traces([response.headers["x-trace-id"]], deadline_s=30,
+                                           interval_s=0.02)
+            except WaitTimeout:
+                pass  # counted as it is: a delay past 30 s
             delays.append(time.monotonic() - answered)
     q = quantiles(delays, n=20, method="inclusive")  # never above the max
     return {"samples": samples, "p50_s": round(median(delays), 3), "p95_s": round(q[18], 3),

@@ -22,20 +22,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parents[1]
+from stackctl.settings import ROOT, endpoints
+
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 JOURNEYS = ["CoachingSession", "ApiConsumer"]  # every user class of locustfile.py
 
 
 def locust_env(service_name: str = "locust") -> dict[str, str]:
     """Locust's --otel setup reads the standard variables, like the services."""
-    http_port = os.environ.get("OTLP_HTTP_PORT", "4318")
     return {
         **os.environ,
         "OTEL_SERVICE_NAME": service_name,
         # Like the services: OTLP over HTTP (see docker-compose.yml for why).
-        "OTEL_EXPORTER_OTLP_ENDPOINT": os.environ.get(
-            "OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{http_port}"),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT",
+                                                      endpoints().otlp_http),
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
         "OTEL_METRICS_EXPORTER": "none",
         "OTEL_LOGS_EXPORTER": "none",
@@ -113,10 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", default=os.environ.get("DURATION", "60s"))
     args = parser.parse_args(argv)
 
-    host = os.environ.get("GATEWAY_URL",
-                          f"http://127.0.0.1:{os.environ.get('GATEWAY_PORT', '8000')}")
-    jaeger = os.environ.get("JAEGER_URL",
-                            f"http://localhost:{os.environ.get('JAEGER_UI_PORT', '16686')}")
+    host, jaeger = endpoints().gateway, endpoints().jaeger
     out = ROOT / "reports" / time.strftime("load-%Y%m%d-%H%M%S")
     console = Console(width=max(100, Console().width))
     console.print(f"Locust: {args.users} users (+{args.spawn_rate:g}/s) for {args.duration} "

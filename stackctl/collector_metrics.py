@@ -7,7 +7,7 @@ import re
 
 import httpx
 
-from stackctl.settings import setting
+from stackctl.settings import endpoints
 
 
 def metric_sum(text: str, name: str) -> float:
@@ -16,9 +16,8 @@ def metric_sum(text: str, name: str) -> float:
     return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.M))
 
 
-def scrape(host: str = "127.0.0.1") -> str:
-    return httpx.get(f"http://{host}:{setting('COLLECTOR_TELEMETRY_PORT')}/metrics",
-                     timeout=5).text
+def scrape() -> str:
+    return httpx.get(endpoints().collector_metrics, timeout=5).text
 
 
 def collector_metric(name: str) -> float:

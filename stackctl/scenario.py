@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 import httpx
 from rich.console import Console
 from rich.table import Table
 
+from stackctl.settings import endpoints
+
 
 def gateway_url() -> str:
-    return os.environ.get("GATEWAY_URL",
-                          f"http://127.0.0.1:{os.environ.get('GATEWAY_PORT', '8000')}")
+    return endpoints().gateway
 
 
 def switch(name: str, enabled: bool, params: dict | None = None) -> dict:

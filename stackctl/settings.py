@@ -1,9 +1,15 @@
-"""The values in .env (versions and ports), for the Python tools: the same file compose and
-the Makefile read. A variable set in the environment wins, as it does for compose."""
+"""The values in .env (versions and ports) and every URL built from them, for the Python
+tools: the same file compose and the Makefile read. A variable set in the environment
+wins, as it does for compose.
+
+    from stackctl.settings import endpoints
+    endpoints().gateway        # http://127.0.0.1:8000 (GATEWAY_URL overrides it)
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,3 +33,47 @@ def settings() -> dict[str, str]:
 
 def setting(name: str) -> str:
     return os.environ.get(name) or dotenv()[name]
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Every URL of the stack. GATEWAY_URL, SESSION_URL, FEEDBACK_URL and JAEGER_URL
+    override the first four (a stack elsewhere); STACK_HOST the host of all of them."""
+
+    gateway: str
+    session: str
+    feedback: str
+    jaeger: str
+    otlp_http: str
+    otlp_grpc: str
+    collector_health: str
+    collector_metrics: str  # the collector's own counters (otelcol_*)
+    exporter_metrics: str  # what Prometheus scrapes: span metrics, services' metrics
+    zpages: str
+    prometheus: str
+
+    def service(self, name: str) -> str:
+        return getattr(self, name)
+
+
+def endpoints() -> Endpoints:
+    env = settings()
+    host = os.environ.get("STACK_HOST", "127.0.0.1")
+
+    def url(port: str, path: str = "", override: str | None = None) -> str:
+        given = os.environ.get(override) if override else None
+        return given.rstrip("/") if given else f"http://{host}:{env[port]}{path}"
+
+    return Endpoints(
+        gateway=url("GATEWAY_PORT", override="GATEWAY_URL"),
+        session=url("SESSION_PORT", override="SESSION_URL"),
+        feedback=url("FEEDBACK_PORT", override="FEEDBACK_URL"),
+        jaeger=url("JAEGER_UI_PORT", override="JAEGER_URL"),
+        otlp_http=url("OTLP_HTTP_PORT"),
+        otlp_grpc=url("OTLP_GRPC_PORT"),
+        collector_health=url("COLLECTOR_HEALTH_PORT", "/"),
+        collector_metrics=url("COLLECTOR_TELEMETRY_PORT", "/metrics"),
+        exporter_metrics=url("COLLECTOR_PROMETHEUS_PORT", "/metrics"),
+        zpages=url("ZPAGES_PORT"),
+        prometheus=url("PROMETHEUS_PORT"),
+    )

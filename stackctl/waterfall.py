@@ -13,7 +13,6 @@ to the child that finished last before that point, and repeat).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import httpx
@@ -22,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from stackctl.jaeger import Jaeger, Span, Trace
+from stackctl.settings import endpoints
 
 BAR_WIDTH = 40
 
@@ -140,8 +140,7 @@ def slowest(jaeger: Jaeger, service: str, n: int, lookback: str) -> Table:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jaeger", default=os.environ.get(
-        "JAEGER_URL", f"http://127.0.0.1:{os.environ.get('JAEGER_UI_PORT', '16686')}"))
+    parser.add_argument("--jaeger", default=endpoints().jaeger)
     sub = parser.add_subparsers(dest="command", required=True)
     one = sub.add_parser("show", help="one trace as a waterfall")
     one.add_argument("trace_id")

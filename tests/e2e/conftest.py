@@ -15,15 +15,17 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.jaeger import Jaeger
+from stackctl.jaeger import Jaeger
+from stackctl.settings import endpoints as stack_endpoints
+from stackctl.topology import PUBLIC, SERVICES
 from tests.support.stack import ROOT, Endpoints, stack_mode
 
 
 def _all_healthy(endpoints: Endpoints) -> bool:
     # In compose, session and feedback are internal (not published): compose's own
     # healthchecks gate the gateway's start on them.
-    internal = () if stack_mode() == "compose" else (endpoints.session, endpoints.feedback)
-    for url in (endpoints.gateway, *internal):
+    checked = PUBLIC if stack_mode() == "compose" else SERVICES
+    for url in (endpoints.service(name) for name in checked):
         try:
             if httpx.get(f"{url}/healthz", timeout=2).status_code != 200:
                 return False
@@ -37,7 +39,7 @@ def _all_healthy(endpoints: Endpoints) -> bool:
 
 @pytest.fixture(scope="session")
 def endpoints() -> Iterator[Endpoints]:
-    endpoints = Endpoints.from_env()
+    endpoints = stack_endpoints()
     started_here = False
     if not _all_healthy(endpoints):
         if stack_mode() != "local":
@@ -71,16 +73,6 @@ def user_id() -> str:
     return f"e2e-{uuid.uuid4().hex[:8]}"
 
 
-FAST_SEGMENT = {
-    # 200 wpm in presentation mode: over the 160 limit, so feedback fires and the trace
-    # holds all five server spans (including the session call that records the buzz).
-    "text": "so um I think that we should basically move faster on this",
-    "duration_ms": 4000,
-    "words_per_minute": 200.0,
-    "volume_db": 62.0,
-    "pitch_hz": 140.0,
-    "filler_words": 0,
-}
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import FAST_SEGMENT
+from stackctl.sample import SEGMENT
 from tests.support.stack import ROOT, Endpoints, stack_mode
 
 # Checks that hold for any request: no 5xx, responses (errors included) match the
@@ -61,7 +61,7 @@ HOSTILE_HEADERS = [
                          ids=[next(iter(h)) + str(i) for i, h in enumerate(HOSTILE_HEADERS)])
 def test_hostile_trace_headers_start_a_fresh_trace(gateway: httpx.Client, session_id: str,
                                                    headers: dict[str, str]) -> None:
-    response = gateway.post(f"/api/sessions/{session_id}/segments", json=FAST_SEGMENT,
+    response = gateway.post(f"/api/sessions/{session_id}/segments", json=SEGMENT,
                             headers=headers)
     assert response.status_code == 200, response.text
     trace_id = response.headers["x-trace-id"]
@@ -69,7 +69,7 @@ def test_hostile_trace_headers_start_a_fresh_trace(gateway: httpx.Client, sessio
 
 
 def test_oversized_body_is_413(gateway: httpx.Client, session_id: str) -> None:
-    huge = dict(FAST_SEGMENT, text="a" * 400_000)
+    huge = dict(SEGMENT, text="a" * 400_000)
     response = gateway.post(f"/api/sessions/{session_id}/segments", json=huge)
     assert response.status_code == 413
     error = response.json()["error"]
@@ -104,9 +104,9 @@ ODD_IDS = [
 def test_odd_path_parameters_are_clear_4xx_and_change_nothing(
     gateway: httpx.Client, session_id: str, odd: str
 ) -> None:
-    gateway.post(f"/api/sessions/{session_id}/segments", json=FAST_SEGMENT)
+    gateway.post(f"/api/sessions/{session_id}/segments", json=SEGMENT)
     before = gateway.get(f"/api/sessions/{session_id}").json()
-    for method, path, body in (("GET", "", None), ("POST", "/segments", FAST_SEGMENT),
+    for method, path, body in (("GET", "", None), ("POST", "/segments", SEGMENT),
                                ("POST", "/end", None)):
         response = gateway.request(method, f"/api/sessions/{odd}{path}", json=body)
         assert 400 <= response.status_code < 500, (method, path, response.status_code)

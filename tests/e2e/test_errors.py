@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.conftest import FAST_SEGMENT
-from tests.support.jaeger import Jaeger, Trace
+from stackctl.jaeger import Jaeger, Trace
+from stackctl.sample import SEGMENT
 from tests.support.stack import Endpoints, start_service, stop_service
 
 UNKNOWN = "0123456789abcdef0123456789abcdef"
@@ -49,7 +49,7 @@ def _get_session_span(trace: Trace) -> list:
 
 
 def test_invalid_body_is_422_naming_the_field(gateway: httpx.Client, session_id: str) -> None:
-    bad = dict(FAST_SEGMENT, words_per_minute=-5)
+    bad = dict(SEGMENT, words_per_minute=-5)
     response = gateway.post(f"/api/sessions/{session_id}/segments", json=bad)
     assert response.status_code == 422
     error = response.json()["error"]
@@ -58,7 +58,7 @@ def test_invalid_body_is_422_naming_the_field(gateway: httpx.Client, session_id:
     assert "words_per_minute" in error["message"]
     assert error["trace_id"] == response.headers["x-trace-id"]
 
-    missing = {k: v for k, v in FAST_SEGMENT.items() if k != "pitch_hz"}
+    missing = {k: v for k, v in SEGMENT.items() if k != "pitch_hz"}
     response = gateway.post(f"/api/sessions/{session_id}/segments", json=missing)
     assert response.status_code == 422
     assert response.json()["error"]["fields"][0]["field"] == "pitch_hz"
@@ -114,7 +114,7 @@ def test_feedback_down_is_503_naming_feedback(
 ) -> None:
     stop_service("feedback")
     try:
-        response = gateway.post(f"/api/sessions/{session_id}/segments", json=FAST_SEGMENT)
+        response = gateway.post(f"/api/sessions/{session_id}/segments", json=SEGMENT)
         assert response.status_code == 503
         assert response.json()["error"]["dependency"] == "feedback"
     finally:

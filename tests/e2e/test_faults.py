@@ -15,7 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.jaeger import Jaeger, Trace
+from stackctl.jaeger import Jaeger, complete
+from stackctl.sample import CALM_SEGMENT, NEW_SESSION
+from stackctl.topology import SERVICES
+from stackctl.wait import wait_until
 from tests.support.load import Load, Outcome, p99
 from tests.support.stack import (
     ROOT,
@@ -27,7 +30,6 @@ from tests.support.stack import (
     stop_service,
 )
 
-SERVICES = {"gateway", "session", "feedback"}
 OUTAGE_S = 20
 
 
@@ -36,24 +38,6 @@ def report(name: str, figures: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(figures, indent=2))
     print(f"\n{name}: {json.dumps(figures)}")
-
-
-def complete(trace: Trace) -> bool:
-    return SERVICES <= trace.services and len(trace.find(kind="server")) >= 4
-
-
-def traces_found(jaeger: Jaeger, trace_ids: list[str], deadline_s: float) -> int:
-    """How many of the traces are complete in Jaeger, polling until all are or time's up."""
-    missing = set(trace_ids)
-    end = time.monotonic() + deadline_s
-    while missing and time.monotonic() < end:
-        for trace_id in list(missing):
-            trace = jaeger.get_trace(trace_id)
-            if trace is not None and complete(trace):
-                missing.discard(trace_id)
-        if missing:
-            time.sleep(0.5)
-    return len(trace_ids) - len(missing)
 
 
 def ok(outcomes: list[Outcome]) -> list[Outcome]:
@@ -79,12 +63,9 @@ def test_collector_outage_breaks_no_request(endpoints: Endpoints, jaeger: Jaeger
         # 10 s (the SDKs' exporters are between retries, with backoff, when it returns).
         healthy_at = time.monotonic()
         with httpx.Client(base_url=endpoints.gateway, timeout=10) as client:
-            sid = client.post("/api/sessions", json={"user_id": "back", "mode": "dating"}
-                              ).json()["session_id"]
+            sid = client.post("/api/sessions", json=NEW_SESSION).json()["session_id"]
             trace_id = client.post(f"/api/sessions/{sid}/segments",
-                                   json={"text": "", "duration_ms": 3000,
-                                         "words_per_minute": 130, "volume_db": 60,
-                                         "pitch_hz": 150, "filler_words": 0}
+                                   json=CALM_SEGMENT
                                    ).headers["x-trace-id"]
         jaeger.wait_for_trace(trace_id, complete, "a trace after the collector came back", 10)
         recovered_s = time.monotonic() - healthy_at
@@ -121,7 +102,7 @@ def test_jaeger_outage_spans_wait_in_the_collector(endpoints: Endpoints, jaeger:
     # Jaeger's memory storage restarted empty: whatever it holds of the outage window
     # came from the collector's queue, retried after it returned.
     started = time.monotonic()
-    found = traces_found(jaeger, sent, deadline_s=60)
+    found = jaeger.count_found(sent, deadline_s=60)
     report("jaeger_outage", {"traces_sent_during_outage": len(sent), "found_after": found,
                              "drain_s": round(time.monotonic() - started, 1)})
     assert found == len(sent), f"{len(sent) - found} of {len(sent)} traces lost"
@@ -130,14 +111,14 @@ def test_jaeger_outage_spans_wait_in_the_collector(endpoints: Endpoints, jaeger:
 def _accepted_spans_settled(previous: float) -> float:
     """Wait until the collector has accepted everything the SDKs had to send (the count
     stops moving), then return the count."""
-    last, end = -1.0, time.monotonic() + 30
-    while time.monotonic() < end:
-        now = collector_metric("otelcol_receiver_accepted_spans")
-        if now > previous and now == last:
-            return now
-        last = now
-        time.sleep(1.0)
-    raise AssertionError("the collector's accepted-span count never settled")
+    counts = [-1.0]
+
+    def settled() -> float | None:
+        counts.append(collector_metric("otelcol_receiver_accepted_spans"))
+        return counts[-1] if previous < counts[-1] == counts[-2] else None
+
+    return wait_until(settled, "the collector's accepted-span count to settle", 30, 1.0,
+                      seen=lambda: f"counts {counts[1:]}")
 
 
 def test_collector_restart_keeps_queued_spans(endpoints: Endpoints, jaeger: Jaeger) -> None:
@@ -152,7 +133,7 @@ def test_collector_restart_keeps_queued_spans(endpoints: Endpoints, jaeger: Jaeg
         start_service("otel-collector")
     finally:
         start_service("jaeger")
-    found = traces_found(jaeger, sent, deadline_s=60)
+    found = jaeger.count_found(sent, deadline_s=60)
     report("collector_restart_with_queue", {"traces_queued": len(sent),
                                             "queue_size_before_restart": queued,
                                             "found_after": found})
@@ -177,18 +158,14 @@ def test_slow_downstream_times_out_without_piling_up(endpoints: Endpoints) -> No
 
     # No backlog: once feedback is fast again, calls are fast at once (the abandoned
     # calls finished in feedback within their 5 s).
-    sid = gateway.post("/api/sessions", json={"user_id": "x", "mode": "dating"}).json()[
-        "session_id"]
-    end = time.monotonic() + 10
-    while True:
+    sid = gateway.post("/api/sessions", json=NEW_SESSION).json()["session_id"]
+
+    def fast_call() -> bool:
         started = time.monotonic()
-        response = gateway.post(f"/api/sessions/{sid}/segments",
-                                json={"text": "", "duration_ms": 3000, "words_per_minute": 130,
-                                      "volume_db": 60, "pitch_hz": 150, "filler_words": 0})
-        if response.status_code == 200 and time.monotonic() - started < 1.0:
-            break
-        assert time.monotonic() < end, "calls stayed slow after the downstream recovered"
-        time.sleep(0.5)
+        response = gateway.post(f"/api/sessions/{sid}/segments", json=CALM_SEGMENT)
+        return response.status_code == 200 and time.monotonic() - started < 1.0
+
+    wait_until(fast_call, "a fast call once the downstream recovered", 10, 0.5)
     rss_after = rss_mb("feedback"), rss_mb("gateway")
     report("slow_downstream", {
         "requests": len(slow), "all_503": True, "worst_s": round(worst, 2),

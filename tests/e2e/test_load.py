@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from tests.support.jaeger import Jaeger, Trace
+from stackctl.jaeger import Jaeger, Trace
 from tests.support.stack import ROOT, Endpoints
 
 

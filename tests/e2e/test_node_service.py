@@ -6,14 +6,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.support.jaeger import Jaeger, Trace
-from tests.support.stack import ROOT, Endpoints, setting
+from stackctl.jaeger import Jaeger, Trace
+from stackctl.settings import endpoints as stack_endpoints
+from stackctl.wait import wait_until
+from tests.support.stack import ROOT, Endpoints
 
 EXAMPLE = ROOT / "docs/examples/node-service"
 PORT = 8090
@@ -30,21 +31,26 @@ def node_service(endpoints: Endpoints) -> Iterator[str]:
     env = {**os.environ, "OTEL_SERVICE_NAME": "node-example", "PORT": str(PORT),
            "GATEWAY_URL": endpoints.gateway,
            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT":
-               f"http://127.0.0.1:{setting('OTLP_HTTP_PORT')}/v1/traces"}
+               f"{stack_endpoints().otlp_http}/v1/traces"}
     proc = subprocess.Popen(["node", "-r", "./tracing.js", "app.js"], cwd=EXAMPLE, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{PORT}"
-    deadline = time.monotonic() + 30
-    while True:
+
+    def started() -> bool:
+        if proc.poll() is not None:
+            return True  # exited: reported below
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"the Node example did not start:\n{proc.stdout.read()}")
-        time.sleep(0.2)
+            return False
+
+    try:
+        wait_until(started, f"the Node example to answer {url}/healthz", 30)
+    except AssertionError:
+        proc.kill()
+        raise
+    if proc.poll() is not None:
+        pytest.fail(f"the Node example did not start:\n{proc.stdout.read()}")
     yield url
     proc.terminate()
     proc.wait(timeout=10)
@@ -61,16 +67,16 @@ def test_node_service_joins_the_python_traces(node_service: str, gateway: httpx.
             trace.find(service="session", kind="server"))
 
     # The Node service does not return a trace id; find its trace by service and session.
-    deadline = time.monotonic() + 20
-    found = None
-    while found is None and time.monotonic() < deadline:
+    def joined_trace() -> Trace | None:
         for trace in jaeger.find_traces("node-example", limit=20, lookback="5m"):
             manual = trace.find(service="node-example", operation="process-data")
             if manual and manual[0].tags.get("haptitalk.session.id") == session_id \
                     and joined(trace):
-                found = trace
-        time.sleep(0.5)
-    assert found is not None, "no trace joining node-example and the Python services"
+                return trace
+        return None
+
+    found = wait_until(joined_trace, "a trace joining node-example and the Python services",
+                       20, 0.5)
     (manual,) = found.find(service="node-example", operation="process-data")
     (gateway_server,) = found.find(service="gateway", kind="server")
     # gateway's server span hangs under a Node client span, under the manual span.

@@ -14,8 +14,11 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.e2e.conftest import FAST_SEGMENT
-from tests.support.jaeger import Jaeger
+from stackctl.jaeger import Jaeger
+from stackctl.sample import SEGMENT
+from stackctl.settings import endpoints as stack_endpoints
+from stackctl.topology import SERVICES as TOPOLOGY_SERVICES
+from stackctl.wait import wait_until
 from tests.support.stack import (
     ROOT,
     Endpoints,
@@ -26,23 +29,24 @@ from tests.support.stack import (
     stop_service,
 )
 
-HOST = "127.0.0.1"
-SERVICES = {"gateway", "session", "feedback"}
+URLS = stack_endpoints()
+SERVICES = set(TOPOLOGY_SERVICES)
 
 
 def poll(check: Callable[[], object], what: str, deadline_s: float = 30.0) -> object:
-    """Call `check` until it returns something truthy; fail naming `what` otherwise."""
-    end = time.monotonic() + deadline_s
-    last: object = None
-    while time.monotonic() < end:
+    """Call `check` until it returns something truthy (an unreachable endpoint counts as
+    not yet); fail naming `what` otherwise."""
+    last: list[object] = [None]
+
+    def attempt() -> object:
         try:
-            last = check()
+            last[0] = check()
         except httpx.HTTPError as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"waited {deadline_s:g}s for {what}; last result: {last!r}")
+            last[0] = exc
+            return None
+        return last[0]
+
+    return wait_until(attempt, what, deadline_s, 0.5, seen=lambda: repr(last[0]))
 
 
 def traffic(gateway: httpx.Client, segments: int = 3) -> str:
@@ -50,7 +54,7 @@ def traffic(gateway: httpx.Client, segments: int = 3) -> str:
                        ).json()["session_id"]
     trace_id = ""
     for _ in range(segments):
-        trace_id = gateway.post(f"/api/sessions/{sid}/segments", json=FAST_SEGMENT
+        trace_id = gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT
                                 ).headers["x-trace-id"]
     gateway.get(f"/api/sessions/{sid}")
     return trace_id
@@ -59,7 +63,7 @@ def traffic(gateway: httpx.Client, segments: int = 3) -> str:
 # --- metrics -------------------------------------------------------------------------------
 
 def exporter_metrics() -> str:
-    return httpx.get(f"http://{HOST}:{setting('COLLECTOR_PROMETHEUS_PORT')}/metrics",
+    return httpx.get(URLS.exporter_metrics,
                      timeout=5).text
 
 
@@ -91,13 +95,13 @@ def test_service_http_metrics_reach_the_collector(gateway: httpx.Client) -> None
 
 def test_zpages_answer() -> None:
     for page in ("tracez", "pipelinez", "servicez"):
-        response = httpx.get(f"http://{HOST}:{setting('ZPAGES_PORT')}/debug/{page}", timeout=5)
+        response = httpx.get(f"{URLS.zpages}/debug/{page}", timeout=5)
         assert response.status_code == 200, page
 
 
 def _prometheus_up() -> bool:
     try:
-        return httpx.get(f"http://{HOST}:{setting('PROMETHEUS_PORT')}/-/ready",
+        return httpx.get(f"{URLS.prometheus}/-/ready",
                          timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
@@ -109,7 +113,7 @@ def test_prometheus_and_jaegers_monitor_tab(gateway: httpx.Client,
         pytest.skip("Prometheus is not running (local mode without Debian's prometheus "
                     "package: sudo apt-get install prometheus); .ci/run installs it")
     traffic(gateway)
-    prometheus = f"http://{HOST}:{setting('PROMETHEUS_PORT')}"
+    prometheus = URLS.prometheus
 
     def in_prometheus() -> set[str]:
         result = httpx.get(f"{prometheus}/api/v1/query", timeout=5, params={
@@ -152,7 +156,7 @@ def test_speech_text_is_redacted_by_the_collector(jaeger: Jaeger) -> None:
                 {"key": "haptitalk.segment.text", "value": {"stringValue": words}},
                 {"key": "haptitalk.mode", "value": {"stringValue": "interview"}},
             ]}]}]}]}
-    response = httpx.post(f"http://{HOST}:{setting('OTLP_HTTP_PORT')}/v1/traces", json=body,
+    response = httpx.post(f"{URLS.otlp_http}/v1/traces", json=body,
                           timeout=5)
     assert response.status_code == 200, response.text
     trace = jaeger.wait_for_trace(trace_id, lambda t: bool(t.spans), "the probe span")
@@ -185,7 +189,7 @@ def _log_records() -> Iterator[dict]:
 def test_log_records_reach_the_collector_with_their_trace_id(gateway: httpx.Client) -> None:
     sid = gateway.post("/api/sessions", json={"user_id": "logs", "mode": "presentation"}
                        ).json()["session_id"]
-    response = gateway.post(f"/api/sessions/{sid}/segments", json=FAST_SEGMENT)
+    response = gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT)
     assert response.json()["feedback"] is not None  # feedback logs its decision
     trace_id = response.headers["x-trace-id"]
 
@@ -217,9 +221,9 @@ def test_children_follow_the_callers_sampling_decision(gateway: httpx.Client,
     sid = gateway.post("/api/sessions", json={"user_id": "s", "mode": "dating"}
                        ).json()["session_id"]
     not_sampled, sampled = uuid.uuid4().hex, uuid.uuid4().hex
-    gateway.post(f"/api/sessions/{sid}/segments", json=FAST_SEGMENT,
+    gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT,
                  headers=_traceparent(not_sampled, False))
-    gateway.post(f"/api/sessions/{sid}/segments", json=FAST_SEGMENT,
+    gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT,
                  headers=_traceparent(sampled, True))
     # Not sampled by the caller: no service records anything, across all three.
     _assert_absent_once_later_trace_arrived(jaeger, not_sampled, sampled)
@@ -239,12 +243,12 @@ def test_sampling_ratio_zero_and_one(gateway: httpx.Client, jaeger: Jaeger,
     sid = gateway.post("/api/sessions", json={"user_id": "s", "mode": "dating"}
                        ).json()["session_id"]
     # Ratio 0: a request that starts a trace is not recorded...
-    dropped = gateway.post(f"/api/sessions/{sid}/segments", json=FAST_SEGMENT)
+    dropped = gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT)
     assert dropped.status_code == 200
     dropped_id = dropped.headers["x-trace-id"]  # ids exist even when not recorded
     # ...but a caller's sampled decision still wins (parent-based).
     kept = uuid.uuid4().hex
-    gateway.post(f"/api/sessions/{sid}/segments", json=FAST_SEGMENT,
+    gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT,
                  headers=_traceparent(kept, True))
     _assert_absent_once_later_trace_arrived(jaeger, dropped_id, kept)
 
@@ -271,13 +275,13 @@ def test_tail_sampling_keeps_errors_and_slow_traces_only(
 ) -> None:
     sid = gateway.post("/api/sessions", json={"user_id": "tail", "mode": "presentation"}
                        ).json()["session_id"]
-    fast_ok = gateway.post(f"/api/sessions/{sid}/segments", json=FAST_SEGMENT)
+    fast_ok = gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT)
     error = gateway.get("/api/sessions/" + "0" * 32)
     assert error.status_code == 404
     gateway.put("/admin/scenarios/pool_of_one",
                 json={"enabled": True, "params": {"scorer_ms": 500}})
     try:
-        slow = gateway.post(f"/api/sessions/{sid}/segments", json=FAST_SEGMENT)
+        slow = gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT)
     finally:
         gateway.put("/admin/scenarios/pool_of_one", json={"enabled": False})
     jaeger.wait_for_trace(error.headers["x-trace-id"], lambda t: bool(t.spans),

@@ -15,10 +15,8 @@ from statistics import median
 import httpx
 import pytest
 
-from tests.e2e.conftest import FAST_SEGMENT
-from tests.support.jaeger import Jaeger, Span, Trace
-
-CALM_SEGMENT = dict(FAST_SEGMENT, words_per_minute=130.0)
+from stackctl.jaeger import Jaeger, Span, Trace
+from stackctl.sample import CALM_SEGMENT
 
 
 @contextmanager

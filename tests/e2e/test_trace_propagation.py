@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.e2e.conftest import FAST_SEGMENT
-from tests.support.jaeger import Jaeger, Trace
+from stackctl.jaeger import Jaeger, Trace
+from stackctl.sample import SEGMENT
 
 
 def _complete_segment_trace(trace: Trace) -> bool:
@@ -21,7 +21,7 @@ def _complete_segment_trace(trace: Trace) -> bool:
 def test_segment_call_is_one_trace_across_all_three_services(
     gateway: httpx.Client, jaeger: Jaeger, session_id: str
 ) -> None:
-    response = gateway.post(f"/api/sessions/{session_id}/segments", json=FAST_SEGMENT)
+    response = gateway.post(f"/api/sessions/{session_id}/segments", json=SEGMENT)
     assert response.status_code == 200, response.text
     assert response.json()["feedback"]["pattern"] == "slow_down"
     trace_id = response.headers["x-trace-id"]
@@ -62,7 +62,7 @@ def test_segment_call_is_one_trace_across_all_three_services(
 def test_session_db_calls_are_spans_with_the_sql_statement(
     gateway: httpx.Client, jaeger: Jaeger, session_id: str
 ) -> None:
-    response = gateway.post(f"/api/sessions/{session_id}/segments", json=FAST_SEGMENT)
+    response = gateway.post(f"/api/sessions/{session_id}/segments", json=SEGMENT)
     trace = jaeger.wait_for_trace(response.headers["x-trace-id"], _complete_segment_trace,
                                   "the complete segment trace")
     db_spans = [s for s in trace.find(service="session", kind="client")
@@ -71,7 +71,7 @@ def test_session_db_calls_are_spans_with_the_sql_statement(
     assert any(st.startswith("INSERT INTO segments") for st in statements), statements
     assert any("FROM segments WHERE session_id = ?" in st for st in statements), statements
     # Placeholders only: the user's speech never lands in a span.
-    assert not any(FAST_SEGMENT["text"] in st for st in statements)
+    assert not any(SEGMENT["text"] in st for st in statements)
     for span in db_spans:
         server = trace.parent(span)
         assert server is not None and server.service == "session" and server.kind == "server"
@@ -80,7 +80,7 @@ def test_session_db_calls_are_spans_with_the_sql_statement(
 def test_feedback_decision_is_a_manual_span_with_its_reasons(
     gateway: httpx.Client, jaeger: Jaeger, session_id: str
 ) -> None:
-    response = gateway.post(f"/api/sessions/{session_id}/segments", json=FAST_SEGMENT)
+    response = gateway.post(f"/api/sessions/{session_id}/segments", json=SEGMENT)
     trace = jaeger.wait_for_trace(response.headers["x-trace-id"], _complete_segment_trace,
                                   "the feedback rules span")
     (rules,) = trace.find(service="feedback", operation="evaluate feedback rules")
@@ -125,7 +125,7 @@ def test_full_session_contract(gateway: httpx.Client, user_id: str) -> None:
     sid = session["session_id"]
     paces = [125.0, 180.0, 130.0, 70.0, 128.0, 131.0]
     for pace in paces:
-        seg = dict(FAST_SEGMENT, words_per_minute=pace, pitch_hz=120 + pace / 5)
+        seg = dict(SEGMENT, words_per_minute=pace, pitch_hz=120 + pace / 5)
         r = gateway.post(f"/api/sessions/{sid}/segments", json=seg)
         assert r.status_code == 200, r.text
         assert set(r.json()) == {"segment_id", "seq", "feedback"}
@@ -142,6 +142,6 @@ def test_full_session_contract(gateway: httpx.Client, user_id: str) -> None:
     assert body["averages"]["words_per_minute"] == round(sum(paces) / len(paces), 1)
     assert body["highlights"]
     assert gateway.get(f"/api/sessions/{sid}").json()["status"] == "ended"
-    late = gateway.post(f"/api/sessions/{sid}/segments", json=FAST_SEGMENT)
+    late = gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT)
     assert late.status_code == 409
     assert late.json()["error"]["code"] == "conflict"

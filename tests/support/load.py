@@ -14,8 +14,7 @@ from statistics import quantiles
 
 import httpx
 
-SEGMENT = {"text": "steady load", "duration_ms": 3000, "words_per_minute": 135.0,
-           "volume_db": 62.0, "pitch_hz": 150.0, "filler_words": 0}
+from stackctl.sample import CALM_SEGMENT
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class Load:
                             else None
                         started = time.monotonic()
                     if sid is not None:
-                        response = client.post(f"/api/sessions/{sid}/segments", json=SEGMENT)
+                        response = client.post(f"/api/sessions/{sid}/segments", json=CALM_SEGMENT)
                         status, trace_id = response.status_code, response.headers.get(
                             "x-trace-id")
                 except httpx.HTTPError:

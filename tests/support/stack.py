@@ -1,8 +1,8 @@
 """Where the stack under test is, and how to stop and start one of its services.
 
-The end-to-end tests take every URL from the environment (defaults from .env), so the
-same suite runs against local processes (`make test`) and against the compose stack (the
-GitHub workflow sets STACK=compose).
+The end-to-end tests take every URL from stackctl.settings.endpoints() (the environment,
+defaults from .env), so the same suite runs against local processes (`make test`) and
+against the compose stack (the GitHub workflow sets STACK=compose).
 """
 
 from __future__ import annotations
@@ -12,31 +12,12 @@ import os
 import subprocess
 import sys
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from stackctl.collector_metrics import collector_metric  # noqa: F401  (re-exported for tests)
-from stackctl.settings import dotenv, setting  # noqa: F401  (dotenv: re-exported for tests)
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    gateway: str
-    session: str
-    feedback: str
-    jaeger: str
-
-    @classmethod
-    def from_env(cls) -> Endpoints:
-        host = os.environ.get("STACK_HOST", "127.0.0.1")
-        return cls(
-            gateway=os.environ.get("GATEWAY_URL", f"http://{host}:{setting('GATEWAY_PORT')}"),
-            session=os.environ.get("SESSION_URL", f"http://{host}:{setting('SESSION_PORT')}"),
-            feedback=os.environ.get("FEEDBACK_URL", f"http://{host}:{setting('FEEDBACK_PORT')}"),
-            jaeger=os.environ.get("JAEGER_URL", f"http://{host}:{setting('JAEGER_UI_PORT')}"),
-        )
+from stackctl.local import rss_mb as rss_mb_of
+from stackctl.local import supervisorctl
+from stackctl.settings import ROOT, Endpoints, dotenv, endpoints, setting  # noqa: F401
 
 
 def stack_mode() -> str:
@@ -116,10 +97,5 @@ def rss_mb(name: str) -> float:
                              timeout=60).stdout.split("/")[0].strip()
         number = float(out.rstrip("KMGiB"))
         return number * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024}[out.lstrip("0123456789.")]
-    pid = subprocess.run([str(Path(sys.executable).parent / "supervisorctl"), "-c",
-                          str(ROOT / "var/run/supervisord.conf"), "pid", name],
-                         capture_output=True, text=True, timeout=30).stdout.strip()
-    status = Path(f"/proc/{pid}/status").read_text()
-    kb = int(next(line.split()[1] for line in status.splitlines()
-                  if line.startswith("VmRSS:")))
-    return kb / 1024
+    pid = supervisorctl("pid", name).stdout.strip()
+    return rss_mb_of(int(pid))

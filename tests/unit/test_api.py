@@ -10,9 +10,7 @@ from fastapi.testclient import TestClient
 from services.common.downstream import Downstream
 from services.gateway.api import app as gateway_app
 from services.session.client import SessionClient
-
-SEGMENT = {"text": "hello there", "duration_ms": 4000, "words_per_minute": 200.0,
-           "volume_db": 62.0, "pitch_hz": 140.0, "filler_words": 0}
+from stackctl.sample import SEGMENT
 
 
 def start(client: TestClient, mode: str = "presentation") -> str:

@@ -1,0 +1,23 @@
+"""The services of the suite and who calls whom: the one table the tests, `make doctor`
+and `make bench` read (the OpenTelemetry Demo's telemetry tests work from such a table).
+
+A segment (POST /api/sessions/{id}/segments) crosses every edge:
+
+    gateway -> session    store the segment; record the buzz
+    gateway -> feedback   pick a haptic pattern
+    feedback -> session   recent segments, for trends and the cooldown
+"""
+
+from __future__ import annotations
+
+SERVICES = ("gateway", "session", "feedback")
+# (caller, callee): every service-to-service call edge of the suite.
+EDGES = (("gateway", "session"), ("gateway", "feedback"), ("feedback", "session"))
+# Published in every mode; the others are internal in compose (not published).
+PUBLIC = ("gateway",)
+# The two parts of the tracing backend, as the compose services name them.
+BACKEND = ("jaeger", "otel-collector")
+
+# The server spans of a segment call: gateway, session (store), feedback, session
+# (history), and session again when the segment earns a buzz.
+SEGMENT_SERVER_SPANS_MIN = 4
