@@ -1,6 +1,6 @@
 """`make scenario NAME=... STATE=on|off [PARAMS='{"rate": 0.5}']`: flip a planted bottleneck.
 
-Talks to the gateway's admin API, which forwards the switch to session and feedback.
+Talks to the gateway's admin API, which routes each switch to the service that owns it.
 `make scenario` with no NAME lists every scenario and its state.
 """
 

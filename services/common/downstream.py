@@ -8,6 +8,8 @@ The httpx instrumentation (zero-code) makes each call a CLIENT span and injects 
 import asyncio
 import logging
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -20,6 +22,17 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 
 def timeout_from_env(default_s: float) -> float:
     return float(os.environ.get("DOWNSTREAM_TIMEOUT_S", default_s))
+
+
+def base_url(service: str) -> str:
+    """Where a service is: `<SERVICE>_URL`, set by docker-compose.yml from .env (no
+    default here: a port is written once, in .env)."""
+    variable = f"{service.upper()}_URL"
+    url = os.environ.get(variable)
+    if not url:
+        raise RuntimeError(f"{variable} is not set: the base URL of the {service} service "
+                           "(docker-compose.yml sets it from .env)")
+    return url
 
 
 def new_http_client(timeout_s: float) -> httpx.AsyncClient:
@@ -90,3 +103,12 @@ def _error_of(response: httpx.Response) -> dict[str, Any]:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         return body["error"]
     return {"message": str(body)[:200]}
+
+
+@asynccontextmanager
+async def connect(default_timeout_s: float, *services: str) -> AsyncIterator[dict[str, Downstream]]:
+    """For a lifespan: one pooled client, and a Downstream for each named service."""
+    timeout = timeout_from_env(default_timeout_s)
+    urls = {name: base_url(name) for name in services}
+    async with new_http_client(timeout) as http:
+        yield {name: Downstream(name, url, http, timeout) for name, url in urls.items()}

@@ -5,7 +5,7 @@ outside the code. Without it (plain `uvicorn`), spans are non-recording and the 
 is simply absent.
 """
 
-from opentelemetry import baggage, trace
+from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -54,33 +54,3 @@ class TraceIdHeaderMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_trace_id)
-
-
-# Baggage keys worth seeing on every span of a request (set by the load generator; see
-# loadtest/locustfile.py). An allow-list: baggage comes from outside and must not flood
-# spans with arbitrary attributes.
-BAGGAGE_TO_ATTRIBUTES = ("session.id", "synthetic_request")
-MAX_BAGGAGE_VALUE = 128
-
-
-class BaggageToSpanMiddleware:
-    """Copies allow-listed W3C baggage entries onto the server span.
-
-    The instrumentation already extracts and forwards `baggage` (it is in the default
-    OTEL_PROPAGATORS); this makes it *searchable*: Jaeger's tag search
-    `synthetic_request=true` finds every trace the load test produced, in every service.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            entries = baggage.get_all()
-            if entries:
-                span = trace.get_current_span()
-                for key in BAGGAGE_TO_ATTRIBUTES:
-                    value = entries.get(key)
-                    if isinstance(value, str):
-                        span.set_attribute(key, value[:MAX_BAGGAGE_VALUE])
-        await self.app(scope, receive, send)

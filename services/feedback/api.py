@@ -1,20 +1,18 @@
-"""feedback service HTTP API (port 8002). Internal: the gateway calls it.
+"""feedback service HTTP API (FEEDBACK_PORT in .env). Internal: the gateway calls it.
 
-Run: opentelemetry-instrument uvicorn services.feedback.api:app --port 8002
+Run: opentelemetry-instrument uvicorn services.feedback.api:app --port $FEEDBACK_PORT
 """
 
 import logging
-import os
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import FastAPI, Path, Request
+from fastapi import Depends, FastAPI, Path
 
-from services import scenarios
-from services.common.app import create_service_app
-from services.common.downstream import Downstream, new_http_client, timeout_from_env
+from services.common.app import create_service_app, part, wire
+from services.common.downstream import Downstream, connect
 from services.feedback.models import (
     Assessment,
     AssessRequest,
@@ -30,7 +28,7 @@ from services.feedback.rules import evaluate, findings
 from services.feedback.scorer import score, score_batch
 from services.scenarios.admin import install_admin
 from services.session.client import SessionClient
-from services.session.models import SESSION_ID_PATTERN, SessionHistory
+from services.session.models import SESSION_ID_PATTERN
 
 log = logging.getLogger("haptitalk.feedback")
 
@@ -44,40 +42,43 @@ DEFAULT_TIMEOUT_S = 1.5
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    timeout = timeout_from_env(DEFAULT_TIMEOUT_S)
-    async with new_http_client(timeout) as http:
-        session_url = os.environ.get("SESSION_URL", "http://127.0.0.1:8001")
-        app.state.sessions = SessionClient(Downstream("session", session_url, http, timeout))
+    async with connect(DEFAULT_TIMEOUT_S, "session") as reach:
+        wire(app, **reach)
         yield
 
 
+def sessions(session: Annotated[Downstream, Depends(part("session"))]) -> SessionClient:
+    """How this service reads session history: flaky reads are retried (retry.py)."""
+    return SessionClient(session)
+
+
+Sessions = Annotated[SessionClient, Depends(sessions)]
+
 app = create_service_app("feedback", "Haptic feedback rules and session reports.", lifespan)
-install_admin(app)
-
-
-async def _history(request: Request, session_id: str, limit: int) -> SessionHistory:
-    sessions: SessionClient = request.app.state.sessions
-    return await with_retries(lambda: sessions.history(session_id, limit))
+install_admin(app, "feedback")
 
 
 @app.post("/evaluate", response_model=Evaluation)
-async def evaluate_segment(body: EvaluateRequest, request: Request) -> Evaluation:
-    history = await _history(request, body.session_id, HISTORY_WINDOW + 1)
-    previous = [s for s in history.recent if s.segment_id != body.segment.segment_id]
-    evaluation = evaluate(history.session.mode, body.segment, previous[-HISTORY_WINDOW:])
-    evaluation.fluency = await score(body.segment)
+async def evaluate_segment(body: EvaluateRequest, sessions: Sessions) -> Evaluation:
+    """The haptic cue a stored segment earns. Takes ids: session owns the segment and
+    serves it with the segments before it, in one read."""
+    history = await with_retries(
+        lambda: sessions.history(body.session_id, HISTORY_WINDOW, before=body.segment_id))
+    segment = history.segment
+    assert segment is not None  # asked `before` a segment, session returns it (or 404s)
+    evaluation = evaluate(history.session.mode, segment, history.recent)
+    evaluation.fluency = await score(segment)
     if evaluation.feedback is not None:
-        log.info("haptic feedback for session %s segment %d: %s (intensity %d): %s",
-                 body.session_id, body.segment.seq, evaluation.feedback.pattern,
+        log.info("haptic cue for session %s segment %d: %s (intensity %d): %s",
+                 body.session_id, segment.seq, evaluation.feedback.pattern,
                  evaluation.feedback.intensity, evaluation.feedback.reason)
     return evaluation
 
 
 @app.post("/assess", response_model=Assessment)
 async def assess(body: AssessRequest) -> Assessment:
-    """One segment's fluency. The fixed report path never calls this (see /report)."""
-    if scenarios.is_on("n_plus_one"):
-        scenarios.mark("n_plus_one")
+    """One segment's fluency. The fixed report path never calls this (see /report); the
+    gateway's n_plus_one path calls it once per segment."""
     return Assessment(seq=body.segment.seq, fluency=await score(body.segment))
 
 
@@ -94,10 +95,10 @@ async def report(body: ReportRequest) -> Report:
 
 @app.get("/sessions/{session_id}/tip", response_model=Tip)
 async def tip(
-    session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN)], request: Request
+    session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN)], sessions: Sessions
 ) -> Tip:
     """The one thing to work on now: the most frequent finding in the recent segments."""
-    history = await _history(request, session_id, HISTORY_WINDOW)
+    history = await with_retries(lambda: sessions.history(session_id, HISTORY_WINDOW))
     counts: Counter[str] = Counter()
     for i, segment in enumerate(history.recent):
         for finding in findings(history.session.mode, segment, history.recent[:i]):

@@ -9,11 +9,9 @@ class FeedbackClient:
     def __init__(self, downstream: Downstream) -> None:
         self.http = downstream
 
-    async def evaluate(self, session_id: str, segment: Segment) -> Evaluation:
+    async def evaluate(self, session_id: str, segment_id: str) -> Evaluation:
         data = await self.http.call(
-            "POST",
-            "/evaluate",
-            json={"session_id": session_id, "segment": segment.model_dump(mode="json")},
+            "POST", "/evaluate", json={"session_id": session_id, "segment_id": segment_id}
         )
         return Evaluation(**data)
 

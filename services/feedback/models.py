@@ -2,16 +2,18 @@
 
 from pydantic import BaseModel, Field
 
-from services.session.models import SESSION_ID_PATTERN, Feedback, Segment, SessionTranscript
+from services.session.models import SESSION_ID_PATTERN, HapticCue, Segment, SessionTranscript
 
 
 class EvaluateRequest(BaseModel):
+    """Ids only: the session service owns the segment and serves it."""
+
     session_id: str = Field(pattern=SESSION_ID_PATTERN)
-    segment: Segment
+    segment_id: str = Field(pattern=SESSION_ID_PATTERN)
 
 
 class Evaluation(BaseModel):
-    feedback: Feedback | None
+    feedback: HapticCue | None
     rules_fired: list[str]
     cooldown_active: bool
     fluency: float | None = None
@@ -62,4 +64,4 @@ class Report(BaseModel):
 
 
 __all__ = ["AssessRequest", "Assessment", "Averages", "EvaluateRequest", "Evaluation",
-           "Feedback", "Report", "ReportRequest", "Tip"]
+           "HapticCue", "Report", "ReportRequest", "Tip"]

@@ -14,7 +14,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from services.feedback.models import Evaluation
-from services.session.models import Feedback, Mode, Segment
+from services.session.models import HapticCue, Mode, Segment
 
 tracer = trace.get_tracer("haptitalk.feedback")
 
@@ -125,7 +125,7 @@ def evaluate(mode: Mode, segment: Segment, previous: list[Segment]) -> Evaluatio
             if found and not cooldown:
                 # Most severe first; among equals, the order above (pace before volume...).
                 best = max(found, key=lambda f: f.severity)
-                feedback = Feedback(pattern=best.pattern, intensity=best.severity,
+                feedback = HapticCue(pattern=best.pattern, intensity=best.severity,
                                     reason=best.reason)
                 span.set_attribute("haptitalk.feedback.pattern", best.pattern)
                 span.set_attribute("haptitalk.feedback.intensity", best.severity)

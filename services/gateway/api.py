@@ -1,21 +1,20 @@
-"""gateway HTTP API (port 8000): the public HaptiTalk API.
+"""gateway HTTP API (GATEWAY_PORT in .env): the public HaptiTalk API.
 
-Run: opentelemetry-instrument uvicorn services.gateway.api:app --port 8000
+Run: opentelemetry-instrument uvicorn services.gateway.api:app --port $GATEWAY_PORT
 
 Every response carries `X-Trace-Id`; errors use the shared JSON shape (services/common/
 errors.py): 404 for an unknown session, 422 naming the invalid field, 503 naming the
 service that is down or too slow.
 """
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import FastAPI, Path, Request
+from fastapi import Depends, FastAPI, Path
 
-from services.common.app import create_service_app
-from services.common.downstream import Downstream, new_http_client, timeout_from_env
+from services.common.app import create_service_app, downstreams, part, wire
+from services.common.downstream import Downstream, connect
 from services.feedback.client import FeedbackClient
 from services.gateway.coaching import Coaching
 from services.gateway.models import (
@@ -26,7 +25,7 @@ from services.gateway.models import (
     Session,
     SessionView,
 )
-from services.scenarios.admin import ScenarioSwitch, install_admin
+from services.scenarios.admin import install_admin
 from services.session.client import SessionClient
 from services.session.models import SESSION_ID_PATTERN
 
@@ -34,58 +33,51 @@ from services.session.models import SESSION_ID_PATTERN
 # session (1.5 s), so the innermost failing service is the one named in the 503.
 DEFAULT_TIMEOUT_S = 3.0
 
-ADMIN_TIMEOUT_S = 60.0
-
 SessionId = Annotated[str, Path(pattern=SESSION_ID_PATTERN, description="32 hex characters")]
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    timeout = timeout_from_env(DEFAULT_TIMEOUT_S)
-    async with new_http_client(timeout) as http:
-        session = Downstream(
-            "session", os.environ.get("SESSION_URL", "http://127.0.0.1:8001"), http, timeout)
-        feedback = Downstream(
-            "feedback", os.environ.get("FEEDBACK_URL", "http://127.0.0.1:8002"), http, timeout)
-        sessions = SessionClient(session)
-        app.state.internal = (session, feedback)
-        app.state.sessions = sessions
-        app.state.coaching = Coaching(sessions, FeedbackClient(feedback))
+    async with connect(DEFAULT_TIMEOUT_S, "session", "feedback") as reach:
+        wire(app, **reach)
         yield
 
 
-async def forward_scenario(name: str, switch: ScenarioSwitch) -> None:
-    """`make scenario` talks to the gateway only; the other services learn it from here."""
-    for downstream in app.state.internal:
-        # Generous budget: switching slow_query on seeds ~200 000 rows in session first.
-        await downstream.call("PUT", f"/admin/scenarios/{name}", json=switch.model_dump(),
-                              timeout_s=ADMIN_TIMEOUT_S)
+def coaching(
+    session: Annotated[Downstream, Depends(part("session"))],
+    feedback: Annotated[Downstream, Depends(part("feedback"))],
+) -> Coaching:
+    return Coaching(SessionClient(session), FeedbackClient(feedback))
 
+
+CoachingFlow = Annotated[Coaching, Depends(coaching)]
 
 app = create_service_app(
     "gateway",
     "HaptiTalk public API: live conversation coaching with haptic feedback.",
-    lifespan)
-install_admin(app, forward_scenario)
+    lifespan,
+)
+# `make scenario` talks to the gateway only; it routes each switch to its owner.
+install_admin(app, "gateway", reach=downstreams)
 
 
 @app.post("/api/sessions", status_code=201, response_model=Session)
-async def start_session(body: NewSession, request: Request) -> Session:
-    return await request.app.state.sessions.create_session(body)
+async def start_session(body: NewSession, flow: CoachingFlow) -> Session:
+    return await flow.sessions.create_session(body)
 
 
 @app.post("/api/sessions/{session_id}/segments", response_model=SegmentResult)
 async def submit_segment(
-    session_id: SessionId, body: NewSegment, request: Request
+    session_id: SessionId, body: NewSegment, flow: CoachingFlow
 ) -> SegmentResult:
-    return await request.app.state.coaching.submit_segment(session_id, body)
+    return await flow.submit_segment(session_id, body)
 
 
 @app.get("/api/sessions/{session_id}", response_model=SessionView)
-async def get_session(session_id: SessionId, request: Request) -> SessionView:
-    return await request.app.state.coaching.view(session_id)
+async def get_session(session_id: SessionId, flow: CoachingFlow) -> SessionView:
+    return await flow.view(session_id)
 
 
 @app.post("/api/sessions/{session_id}/end", response_model=Report)
-async def end_session(session_id: SessionId, request: Request) -> Report:
-    return await request.app.state.coaching.end_session(session_id)
+async def end_session(session_id: SessionId, flow: CoachingFlow) -> Report:
+    return await flow.end_session(session_id)

@@ -4,12 +4,13 @@ A segment is the interesting one; its trace crosses all three services:
 
     gateway  POST /api/sessions/{id}/segments
       session  POST /sessions/{id}/segments          store the segment
-      feedback POST /evaluate                        pick a haptic pattern
-        session  GET /sessions/{id}/history          recent segments, for trend + cooldown
-      session  PUT .../segments/{seg}/feedback       remember the buzz (only if one is sent)
+      feedback POST /evaluate {session_id, segment_id}   pick a haptic cue
+        session  GET /sessions/{id}/history?before=  the segment and the ones before it
+      session  PUT .../segments/{seg}/feedback       remember the cue (only if one is sent)
 
-Two planted bottlenecks live here (services/scenarios/__init__.py): `n_plus_one` in
-end_session and `sequential_fanout` in view.
+Data goes one way: the gateway passes ids, and session (which owns the segments) serves
+them to feedback. Two planted bottlenecks live here (services/scenarios/): `n_plus_one`
+in end_session and `sequential_fanout` in view.
 """
 
 import asyncio
@@ -35,12 +36,13 @@ class Coaching:
 
     async def submit_segment(self, session_id: str, new: NewSegment) -> SegmentResult:
         segment = await self.sessions.add_segment(session_id, new)
-        evaluation = await self.feedback.evaluate(session_id, segment)
+        evaluation = await self.feedback.evaluate(session_id, segment.segment_id)
         if evaluation.feedback is not None:
-            await self.sessions.set_feedback(session_id, segment.segment_id, evaluation.feedback)
-        return SegmentResult(
-            segment_id=segment.segment_id, seq=segment.seq, feedback=evaluation.feedback
-        )
+            # The stored segment, cue included, as session now has it.
+            segment = await self.sessions.set_feedback(session_id, segment.segment_id,
+                                                       evaluation.feedback)
+        return SegmentResult(segment_id=segment.segment_id, seq=segment.seq,
+                             feedback=segment.feedback, fluency=evaluation.fluency)
 
     async def view(self, session_id: str) -> SessionView:
         # Three independent reads. Fixed: concurrently, so the view costs the slowest of

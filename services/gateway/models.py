@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from services.feedback.models import Report
 from services.session.models import (
-    Feedback,
+    HapticCue,
     NewSegment,
     NewSession,
     Session,
@@ -19,7 +19,7 @@ from services.session.models import (
 class RecentSegment(BaseModel):
     seq: int
     words_per_minute: float
-    feedback: Feedback | None
+    feedback: HapticCue | None
 
 
 class SessionView(SessionWithCounts):
@@ -32,7 +32,8 @@ class SessionView(SessionWithCounts):
 class SegmentResult(BaseModel):
     segment_id: str
     seq: int
-    feedback: Feedback | None
+    feedback: HapticCue | None
+    fluency: float | None = None  # 0-100, from feedback's scorer
 
 
 __all__ = ["NewSegment", "NewSession", "Report", "SegmentResult", "Session", "SessionView",

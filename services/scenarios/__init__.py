@@ -4,12 +4,17 @@ Like Jaeger HotROD's `--fix-*` flags, but switchable at run time without a resta
 
     make scenario NAME=n_plus_one STATE=on      # PUT /admin/scenarios/n_plus_one on the gateway
 
-The gateway forwards the switch to session and feedback, so every service knows every
-scenario's state; only the service that owns a scenario acts on it. While a scenario is
-on, every span of its broken code path carries `demo.scenario=<name>`, so Jaeger's tag
-search (Tags: demo.scenario=n_plus_one) isolates exactly those traces.
+Each switch has one owner: the service whose code path it changes, and the only process
+that holds its state (the catalogue below is shared; the state is not). The gateway's
+admin API routes a switch to its owner and asks each owner for the list, so nothing is
+copied between processes: a restarted service comes back with its switches off, and the
+list says so. While a scenario is on, every span of its broken code path carries
+`demo.scenario=<name>`, so Jaeger's tag search (Tags: demo.scenario=n_plus_one) isolates
+exactly those traces.
 
-All are off by default. See docs/scenarios.md for what each looks like in a trace.
+All are off by default. See docs/scenarios.md for what each looks like in a trace. The
+suite without them: delete this folder and the `if scenarios.is_on(...)` branches that
+`grep -rn scenarios services/` lists (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ ATTRIBUTE = "demo.scenario"
 @dataclass
 class Scenario:
     name: str
-    owner: str  # the service whose code path it switches
+    owner: str  # the service whose code path it switches, and that holds its state
     broken: str  # what "on" does
     fixed: str  # what "off" does
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -66,10 +71,14 @@ def _catalogue() -> dict[str, Scenario]:
                  "the scorer's model lookup blocks the event loop (time.sleep in async code)",
                  "the blocking lookup runs in a worker thread (asyncio.to_thread)",
                  {"block_ms": 5}),
-        Scenario("retry_storm", "feedback",
-                 "session history is flaky and feedback retries at once, up to 5 times",
-                 "at most 3 attempts, exponential backoff with jitter",
+        Scenario("flaky_history", "session",
+                 "a share of history reads fail with HTTP 503 (try again)",
+                 "history reads do not fail",
                  {"failure_rate": 0.5}),
+        Scenario("retry_storm", "feedback",
+                 "feedback retries a failed call at once, up to 5 times (with flaky_history: "
+                 "a storm)",
+                 "at most 3 attempts, exponential backoff with jitter"),
         Scenario("error_injection", "session",
                  "a share of segment writes fail with HTTP 500",
                  "no injected failures",
@@ -92,9 +101,3 @@ def is_on(name: str) -> bool:
 def mark(name: str) -> None:
     """Tag the current span: this request went through scenario `name`'s broken path."""
     trace.get_current_span().set_attribute(ATTRIBUTE, name)
-
-
-def reset() -> None:
-    for scenario in SCENARIOS.values():
-        scenario.enabled = False
-        scenario.params = {}

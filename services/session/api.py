@@ -1,6 +1,7 @@
-"""session service HTTP API (port 8001). Internal: only the gateway and feedback call it.
+"""session service HTTP API (SESSION_PORT in .env). Internal: only the gateway and feedback
+call it.
 
-Run: opentelemetry-instrument uvicorn services.session.api:app --port 8001
+Run: opentelemetry-instrument uvicorn services.session.api:app --port $SESSION_PORT
 """
 
 import os
@@ -10,16 +11,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 
 from services import scenarios
-from services.common.app import create_service_app
+from services.common.app import create_service_app, part, wire
 from services.common.errors import ServiceError
-from services.scenarios.admin import ScenarioSwitch, install_admin
+from services.scenarios.admin import install_admin
 from services.session.models import (
     SESSION_ID_PATTERN,
-    Feedback,
+    HapticCue,
     NewSegment,
     NewSession,
     Segment,
@@ -31,18 +32,20 @@ from services.session.models import (
 from services.session.store import SessionStore
 
 SessionId = Annotated[str, PathParam(pattern=SESSION_ID_PATTERN)]
+SegmentId = Annotated[str, PathParam(pattern=SESSION_ID_PATTERN)]
+Store = Annotated[SessionStore, Depends(part("store"))]
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     store = SessionStore(Path(os.environ.get("SESSION_DB_PATH", "var/data/session.db")))
     await store.init()
-    app.state.store = store
+    wire(app, store=store)
     yield
 
 
 class InjectedFailure(ServiceError):
-    """A failure planted on purpose by a scenario (error_injection, retry_storm)."""
+    """A failure planted on purpose by a scenario (error_injection, flaky_history)."""
 
     status_code = 500
     code = "injected_failure"
@@ -52,69 +55,61 @@ class InjectedUnavailable(InjectedFailure):
     status_code = 503
 
 
-async def on_scenario_switch(name: str, switch: ScenarioSwitch) -> None:
-    if name == "slow_query" and switch.enabled:
-        rows = int(scenarios.get("slow_query").param("seed_rows"))
-        await app.state.store.seed(rows)
+async def on_scenario_switch(request: Request, scenario: scenarios.Scenario) -> None:
+    if scenario.name == "slow_query" and scenario.enabled:
+        store: SessionStore = part("store")(request)
+        await store.seed(int(scenario.param("seed_rows")))
 
 
 app = create_service_app("session", "Sessions and speech segments (SQLite).", lifespan)
-install_admin(app, on_scenario_switch)
-
-
-def _store(request: Request) -> SessionStore:
-    return request.app.state.store
+install_admin(app, "session", on_switch=on_scenario_switch)
 
 
 @app.post("/sessions", status_code=201, response_model=Session)
-async def create_session(body: NewSession, request: Request) -> Session:
-    return await _store(request).create_session(body.user_id, body.mode)
+async def create_session(body: NewSession, store: Store) -> Session:
+    return await store.create_session(body.user_id, body.mode)
 
 
 @app.get("/sessions/{session_id}", response_model=SessionWithCounts)
-async def get_session(session_id: SessionId, request: Request) -> SessionWithCounts:
-    return await _store(request).get_session(session_id)
+async def get_session(session_id: SessionId, store: Store) -> SessionWithCounts:
+    return await store.get_session(session_id)
 
 
 @app.post("/sessions/{session_id}/segments", status_code=201, response_model=Segment)
-async def add_segment(session_id: SessionId, body: NewSegment, request: Request) -> Segment:
+async def add_segment(session_id: SessionId, body: NewSegment, store: Store) -> Segment:
     injected = scenarios.get("error_injection")
     if injected.enabled and random.random() < injected.param("rate"):
         scenarios.mark("error_injection")
         raise InjectedFailure("injected failure (scenario error_injection): segment not stored")
-    return await _store(request).add_segment(session_id, body)
+    return await store.add_segment(session_id, body)
 
 
 @app.get("/sessions/{session_id}/history", response_model=SessionHistory)
 async def history(
     session_id: SessionId,
-    request: Request,
+    store: Store,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    before: Annotated[str | None, Query(pattern=SESSION_ID_PATTERN,
+                                        description="a segment id: that segment, and the "
+                                                    "`limit` segments before it")] = None,
 ) -> SessionHistory:
-    flaky = scenarios.get("retry_storm")
-    # Flaky while the scenario is on, or whenever a failure_rate is set explicitly (that
-    # is how the fixed retry policy is shown under the same flakiness).
-    if (flaky.enabled or "failure_rate" in flaky.params) and (
-        random.random() < flaky.param("failure_rate")
-    ):
-        scenarios.mark("retry_storm")
-        raise InjectedUnavailable("injected flakiness (scenario retry_storm): try again")
+    flaky = scenarios.get("flaky_history")
+    if flaky.enabled and random.random() < flaky.param("failure_rate"):
+        scenarios.mark("flaky_history")
+        raise InjectedUnavailable("injected flakiness (scenario flaky_history): try again")
     scan = scenarios.is_on("slow_query")
     if scan:
         scenarios.mark("slow_query")
-    return await _store(request).history(session_id, limit, scan=scan)
+    return await store.history(session_id, limit, scan=scan, before=before)
 
 
 @app.put("/sessions/{session_id}/segments/{segment_id}/feedback", response_model=Segment)
 async def set_feedback(
-    session_id: SessionId,
-    segment_id: Annotated[str, PathParam(pattern=SESSION_ID_PATTERN)],
-    body: Feedback,
-    request: Request,
+    session_id: SessionId, segment_id: SegmentId, body: HapticCue, store: Store
 ) -> Segment:
-    return await _store(request).set_feedback(session_id, segment_id, body)
+    return await store.set_feedback(session_id, segment_id, body)
 
 
 @app.post("/sessions/{session_id}/end", response_model=SessionTranscript)
-async def end_session(session_id: SessionId, request: Request) -> SessionTranscript:
-    return await _store(request).end(session_id)
+async def end_session(session_id: SessionId, store: Store) -> SessionTranscript:
+    return await store.end(session_id)

@@ -6,7 +6,7 @@ the ones `Downstream.call` raises (503 naming "session", or the session's own 4x
 
 from services.common.downstream import Downstream
 from services.session.models import (
-    Feedback,
+    HapticCue,
     NewSegment,
     NewSession,
     Segment,
@@ -33,13 +33,17 @@ class SessionClient:
         )
         return Segment(**data)
 
-    async def history(self, session_id: str, limit: int) -> SessionHistory:
-        data = await self.http.call(
-            "GET", f"/sessions/{session_id}/history", params={"limit": limit}
-        )
+    async def history(self, session_id: str, limit: int,
+                      before: str | None = None) -> SessionHistory:
+        """The `limit` latest segments; with `before`, that segment and the `limit`
+        segments before it."""
+        params: dict[str, str | int] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        data = await self.http.call("GET", f"/sessions/{session_id}/history", params=params)
         return SessionHistory(**data)
 
-    async def set_feedback(self, session_id: str, segment_id: str, fb: Feedback) -> Segment:
+    async def set_feedback(self, session_id: str, segment_id: str, fb: HapticCue) -> Segment:
         data = await self.http.call(
             "PUT",
             f"/sessions/{session_id}/segments/{segment_id}/feedback",

@@ -58,8 +58,9 @@ class NewSegment(BaseModel):
     filler_words: int = Field(ge=0, le=200)
 
 
-class Feedback(BaseModel):
-    """A haptic pattern for the watch, and why."""
+class HapticCue(BaseModel):
+    """A haptic cue for the watch: its pattern, how strong, and why. In JSON it is a
+    segment's `feedback`."""
 
     pattern: str
     intensity: int = Field(ge=1, le=3)
@@ -73,15 +74,17 @@ class Segment(NewSegment):
     session_id: str
     seq: int
     created_at: datetime
-    feedback: Feedback | None = None
+    feedback: HapticCue | None = None
 
 
 class SessionHistory(BaseModel):
-    """What the feedback service reads for trends and cooldown: the session and its
-    most recent segments, oldest first."""
+    """The session and its most recent segments, oldest first. Asked `before` a segment
+    (what the feedback service reads to evaluate it), `segment` is that segment and
+    `recent` the ones before it."""
 
     session: Session
     recent: list[Segment]
+    segment: Segment | None = None
 
 
 class SessionTranscript(BaseModel):

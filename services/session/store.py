@@ -21,7 +21,7 @@ from pathlib import Path
 
 from services.common.errors import Conflict, NotFound
 from services.session.models import (
-    Feedback,
+    HapticCue,
     Mode,
     NewSegment,
     Segment,
@@ -83,7 +83,7 @@ def _session(row: sqlite3.Row) -> Session:
 def _segment(row: sqlite3.Row) -> Segment:
     feedback = None
     if row["feedback_pattern"] is not None:
-        feedback = Feedback(
+        feedback = HapticCue(
             pattern=row["feedback_pattern"],
             intensity=row["feedback_intensity"],
             reason=row["feedback_reason"],
@@ -179,22 +179,31 @@ class SessionStore:
                         (segment_id,))
             return _segment(cur.fetchone())
 
-    def _history(self, session_id: str, limit: int, scan: bool) -> SessionHistory:
+    def _history(self, session_id: str, limit: int, scan: bool,
+                 before: str | None) -> SessionHistory:
         # Planted bottleneck `slow_query`: NOT INDEXED makes SQLite ignore the
         # (session_id, seq) index and read the whole table. The DB span's db.statement
         # shows it, and its duration grows with the table.
         table = "segments NOT INDEXED" if scan else "segments"
         with self._cursor() as cur:
             session = self._get_session(cur, session_id)
+            segment = None
+            if before is not None:
+                cur.execute(f"SELECT {SEGMENT_COLUMNS} FROM segments "
+                            "WHERE segment_id = ? AND session_id = ?", (before, session_id))
+                row = cur.fetchone()
+                if row is None:
+                    raise NotFound(f"segment {before} not found in session {session_id}")
+                segment = _segment(row)
             cur.execute(
-                f"SELECT {SEGMENT_COLUMNS} FROM {table} WHERE session_id = ? "
+                f"SELECT {SEGMENT_COLUMNS} FROM {table} WHERE session_id = ? AND seq < ? "
                 "ORDER BY seq DESC LIMIT ?",
-                (session_id, limit),
+                (session_id, segment.seq if segment else 2**62, limit),
             )
             recent = [_segment(r) for r in reversed(cur.fetchall())]
-            return SessionHistory(session=session, recent=recent)
+            return SessionHistory(session=session, recent=recent, segment=segment)
 
-    def _set_feedback(self, session_id: str, segment_id: str, feedback: Feedback) -> Segment:
+    def _set_feedback(self, session_id: str, segment_id: str, feedback: HapticCue) -> Segment:
         with self._cursor() as cur:
             cur.execute(
                 "UPDATE segments SET feedback_pattern = ?, feedback_intensity = ?, "
@@ -261,13 +270,14 @@ class SessionStore:
     async def add_segment(self, session_id: str, segment: NewSegment) -> Segment:
         return await asyncio.to_thread(self._add_segment, session_id, segment)
 
-    async def history(self, session_id: str, limit: int, scan: bool = False) -> SessionHistory:
-        return await asyncio.to_thread(self._history, session_id, limit, scan)
+    async def history(self, session_id: str, limit: int, scan: bool = False,
+                      before: str | None = None) -> SessionHistory:
+        return await asyncio.to_thread(self._history, session_id, limit, scan, before)
 
     async def seed(self, rows: int) -> int:
         return await asyncio.to_thread(self._seed, rows)
 
-    async def set_feedback(self, session_id: str, segment_id: str, fb: Feedback) -> Segment:
+    async def set_feedback(self, session_id: str, segment_id: str, fb: HapticCue) -> Segment:
         return await asyncio.to_thread(self._set_feedback, session_id, segment_id, fb)
 
     async def end(self, session_id: str) -> SessionTranscript:

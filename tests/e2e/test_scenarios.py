@@ -84,7 +84,7 @@ def test_admin_api_rejects_unknown_scenarios_and_params(gateway: httpx.Client) -
     assert response.status_code == 422
     assert "rate" in response.json()["error"]["message"]
     names = {s["name"] for s in gateway.get("/admin/scenarios").json()}
-    assert len(names) == 7
+    assert len(names) == 8
     assert not any(s["enabled"] for s in gateway.get("/admin/scenarios").json())
 
 
@@ -229,8 +229,10 @@ def test_blocking_call(gateway: httpx.Client, jaeger: Jaeger, enabled: bool) -> 
 @pytest.mark.parametrize("enabled", [True, False], ids=["storm", "backoff"])
 def test_retry_storm(gateway: httpx.Client, jaeger: Jaeger, enabled: bool) -> None:
     sid = new_session(gateway)
-    # failure_rate 1: session's history always fails, so every attempt is visible.
-    with scenario(gateway, "retry_storm", enabled, failure_rate=1.0):
+    # flaky_history at failure_rate 1: session's history always fails, so every attempt
+    # is visible; retry_storm changes only the retry policy.
+    with scenario(gateway, "flaky_history", True, failure_rate=1.0), \
+            scenario(gateway, "retry_storm", enabled):
         response = gateway.post(f"/api/sessions/{sid}/segments", json=CALM_SEGMENT)
     assert response.status_code == 503
     assert response.json()["error"]["dependency"] == "feedback"

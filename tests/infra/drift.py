@@ -1,4 +1,4 @@
-"""Checks that compose and local mode describe the same stack (run by tests/unit/test_drift.py).
+"""Checks that compose and local mode describe the same stack (run by test_drift.py, beside it).
 
 Local mode is *derived* from the compose model, so the two cannot disagree on a command
 or an environment variable. What can still drift is everything around that derivation:

@@ -4,11 +4,13 @@ This is the one place where tracing is set up in code: the services themselves n
 it (`opentelemetry-instrument` does, in the real stack). Here we install the same
 instrumentations by hand so that tests can look at span details without a backend.
 Service-to-service calls go through httpx's ASGITransport into the real apps, so the
-gateway really calls session and feedback, just without sockets.
+gateway really calls session and feedback, just without sockets: each app is wired with
+`wire`, the function its own lifespan uses, given in-process parts.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,14 +26,17 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from services.common.app import wire
 from services.common.downstream import Downstream
 from services.feedback.api import app as feedback_app
-from services.feedback.client import FeedbackClient
 from services.gateway.api import app as gateway_app
-from services.gateway.coaching import Coaching
 from services.session.api import app as session_app
-from services.session.client import SessionClient
 from services.session.store import SessionStore
+
+# The lifespans read where the other services are (compose sets these); `wire` below
+# replaces what they connect with in-process calls before any request is made.
+for _name in ("session", "feedback"):
+    os.environ.setdefault(f"{_name.upper()}_URL", f"http://{_name}")
 
 EXPORTER = InMemorySpanExporter()
 _provider = TracerProvider()
@@ -59,8 +64,8 @@ def store(tmp_path: Path) -> SessionStore:
 @pytest.fixture
 def session_api(store: SessionStore) -> Iterator[TestClient]:
     with TestClient(session_app) as client:
-        session_app.state.store = store
         client.portal.call(store.init)
+        wire(session_app, store=store)
         yield client
 
 
@@ -87,9 +92,7 @@ def _asgi(app, name: str, timeout_s: float = 2.0) -> Downstream:
 def wired(session_api: TestClient) -> Iterator[TestClient]:
     """The gateway wired to the real session and feedback apps (in-process)."""
     with TestClient(feedback_app), TestClient(gateway_app) as gateway:
-        feedback_app.state.sessions = SessionClient(_asgi(session_app, "session"))
-        sessions = SessionClient(_asgi(session_app, "session"))
-        gateway_app.state.sessions = sessions
-        gateway_app.state.coaching = Coaching(sessions, FeedbackClient(_asgi(feedback_app,
-                                                                             "feedback")))
+        wire(feedback_app, session=_asgi(session_app, "session"))
+        wire(gateway_app, session=_asgi(session_app, "session"),
+             feedback=_asgi(feedback_app, "feedback"))
         yield gateway

@@ -7,9 +7,9 @@ import time
 import httpx
 from fastapi.testclient import TestClient
 
+from services.common.app import part
 from services.common.downstream import Downstream
 from services.gateway.api import app as gateway_app
-from services.session.client import SessionClient
 from stackctl.sample import SEGMENT
 
 
@@ -66,12 +66,13 @@ def test_error_shape_is_shared(wired: TestClient, session_api: TestClient) -> No
 
 def test_unreachable_dependency_is_503_naming_it_quickly(wired: TestClient, spans) -> None:
     # A real refused connection (nothing listens on port 9 of loopback), not a mock.
-    unreachable = SessionClient(
-        Downstream("session", "http://127.0.0.1:9", httpx.AsyncClient(), timeout_s=1.0))
-    gateway_app.state.sessions = unreachable
-    gateway_app.state.coaching.sessions = unreachable
-    started = time.monotonic()
-    response = wired.get(f"/api/sessions/{'a' * 32}")
+    unreachable = Downstream("session", "http://127.0.0.1:9", httpx.AsyncClient(), timeout_s=1.0)
+    gateway_app.dependency_overrides[part("session")] = lambda: unreachable
+    try:
+        started = time.monotonic()
+        response = wired.get(f"/api/sessions/{'a' * 32}")
+    finally:
+        gateway_app.dependency_overrides.clear()
     assert time.monotonic() - started < 1.5
     assert response.status_code == 503
     error = response.json()["error"]

@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 import pytest
 
 from services.feedback.rules import evaluate, findings, speech_since_last_feedback
-from services.session.models import Feedback, Mode, Segment
+from services.session.models import HapticCue, Mode, Segment
 
 
 def seg(seq: int = 1, *, wpm: float = 130, db: float = 62, pitch: float = 150,
-        fillers: int = 0, ms: int = 5000, feedback: Feedback | None = None) -> Segment:
+        fillers: int = 0, ms: int = 5000, feedback: HapticCue | None = None) -> Segment:
     return Segment(segment_id=f"{seq:032x}", session_id="a" * 32, seq=seq, text="",
                    duration_ms=ms, words_per_minute=wpm, volume_db=db, pitch_hz=pitch,
                    filler_words=fillers, created_at=datetime.now(UTC), feedback=feedback)
@@ -51,7 +51,7 @@ def test_most_severe_finding_wins() -> None:
 
 
 def test_cooldown_counts_speech_time_since_last_buzz() -> None:
-    buzzed = Feedback(pattern="slow_down", intensity=1, reason="x")
+    buzzed = HapticCue(pattern="slow_down", intensity=1, reason="x")
     history = [seg(1, feedback=buzzed), seg(2, ms=3000)]
     assert speech_since_last_feedback(history) == 3000
     assert speech_since_last_feedback([seg(1)]) is None
