@@ -128,7 +128,7 @@ def test_full_session_contract(gateway: httpx.Client, user_id: str) -> None:
         seg = dict(SEGMENT, words_per_minute=pace, pitch_hz=120 + pace / 5)
         r = gateway.post(f"/api/sessions/{sid}/segments", json=seg)
         assert r.status_code == 200, r.text
-        assert set(r.json()) == {"segment_id", "seq", "feedback"}
+        assert set(r.json()) == {"segment_id", "seq", "feedback", "fluency"}
 
     view = gateway.get(f"/api/sessions/{sid}").json()
     assert view["segment_count"] == len(paces)
