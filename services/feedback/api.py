@@ -69,7 +69,7 @@ async def evaluate_segment(body: EvaluateRequest, sessions: Sessions) -> Evaluat
     evaluation = evaluate(history.session.mode, segment, history.recent)
     evaluation.fluency = await score(segment)
     if evaluation.feedback is not None:
-        log.info("haptic cue for session %s segment %d: %s (intensity %d): %s",
+        log.info("haptic feedback for session %s segment %d: %s (intensity %d): %s",
                  body.session_id, segment.seq, evaluation.feedback.pattern,
                  evaluation.feedback.intensity, evaluation.feedback.reason)
     return evaluation

@@ -10,7 +10,6 @@ gateway really calls session and feedback, just without sockets: each app is wir
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,11 +31,6 @@ from services.feedback.api import app as feedback_app
 from services.gateway.api import app as gateway_app
 from services.session.api import app as session_app
 from services.session.store import SessionStore
-
-# The lifespans read where the other services are (compose sets these); `wire` below
-# replaces what they connect with in-process calls before any request is made.
-for _name in ("session", "feedback"):
-    os.environ.setdefault(f"{_name.upper()}_URL", f"http://{_name}")
 
 EXPORTER = InMemorySpanExporter()
 _provider = TracerProvider()
@@ -89,8 +83,12 @@ def _asgi(app, name: str, timeout_s: float = 2.0) -> Downstream:
 
 
 @pytest.fixture
-def wired(session_api: TestClient) -> Iterator[TestClient]:
+def wired(session_api: TestClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """The gateway wired to the real session and feedback apps (in-process)."""
+    # The lifespans read where the other services are (compose sets these); `wire` below
+    # replaces what they connect with in-process calls before any request is made.
+    for name in ("session", "feedback"):
+        monkeypatch.setenv(f"{name.upper()}_URL", f"http://{name}")
     with TestClient(feedback_app), TestClient(gateway_app) as gateway:
         wire(feedback_app, session=_asgi(session_app, "session"))
         wire(gateway_app, session=_asgi(session_app, "session"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from services.common.app import part
@@ -85,3 +86,12 @@ def test_unreachable_dependency_is_503_naming_it_quickly(wired: TestClient, span
 def test_healthz_everywhere(wired: TestClient, session_api: TestClient) -> None:
     assert wired.get("/healthz").json() == {"status": "ok", "service": "gateway"}
     assert session_api.get("/healthz").json()["service"] == "session"
+
+
+def test_a_service_without_its_downstream_url_refuses_to_start(monkeypatch) -> None:
+    # Ports live in .env only: no URL default in the code to fall back on silently.
+    from services.feedback.api import app as feedback_app
+
+    monkeypatch.delenv("SESSION_URL", raising=False)
+    with pytest.raises(RuntimeError, match="SESSION_URL is not set"), TestClient(feedback_app):
+        pass
