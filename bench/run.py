@@ -11,7 +11,7 @@
 4. footprint   resident memory of every process, idle and under load
 5. start-up    `make down && make up` to all healthy, and to the first trace
 
-The benchmark runs its own copies of the three services (ports 18000-18002, their own
+The benchmark runs its own copies of the three services (BENCH_*_PORT in .env, their own
 database) with the *same* commands and environment as the stack (read from the compose
 model, like local mode), sending to the running collector and Jaeger. Load: Locust
 (FastHttpUser) on the same machine: on 2 cores it competes with the services, equally
@@ -38,13 +38,13 @@ from stackctl.collector_metrics import collector_metric
 from stackctl.jaeger import Jaeger
 from stackctl.local import Processes, Program, compose_model, rss_mb, supervisorctl, to_local
 from stackctl.sample import CALM_SEGMENT, NEW_SESSION
-from stackctl.settings import ROOT, endpoints
+from stackctl.settings import ROOT, endpoints, setting
 from stackctl.topology import BACKEND, SERVICES
 from stackctl.wait import WaitTimeout
 
 BIN = Path(sys.executable).parent
 # The benchmark's own copies of the services listen here, apart from the stack's.
-PORTS = {"GATEWAY_PORT": "18000", "SESSION_PORT": "18001", "FEEDBACK_PORT": "18002"}
+PORTS = {f"{s.upper()}_PORT": setting(f"BENCH_{s.upper()}_PORT") for s in SERVICES}
 GATEWAY = f"http://127.0.0.1:{PORTS['GATEWAY_PORT']}"
 
 

@@ -2,7 +2,7 @@
 
     make load                 # headless, bounded, summary + links to the slowest traces
                               # (= locust ... CoachingSession ApiConsumer)
-    make load-ui              # Locust's web UI on http://localhost:8089
+    make load-ui              # Locust's web UI (LOCUST_WEB_PORT in .env)
 
 Run with `locust --otel` (the Makefile does): Locust's own HTTP request span becomes the
 root of each trace and its `traceparent` header carries the trace into the gateway. Each
