@@ -21,7 +21,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from infra.local import stack
+from stackctl import local as stack
 from tests.support.stack import ROOT, dotenv
 
 ENV = dotenv()
