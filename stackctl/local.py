@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -134,10 +135,15 @@ def to_local(model: dict) -> list[Program]:
 
 
 def health_url(svc: dict, local) -> str | None:
-    """The URL that the service's compose healthcheck probes."""
-    test = " ".join((svc.get("healthcheck") or {}).get("test", []))
-    match = re.search(r"https?://[^'\" )]+", test)
-    return local(match.group(0)) if match else None
+    """The URL that the service's compose healthcheck probes; for a healthcheck with no
+    URL (PostgreSQL's pg_isready), `cmd:` and the same command, which local mode runs."""
+    test = (svc.get("healthcheck") or {}).get("test", [])
+    match = re.search(r"https?://[^'\" )]+", " ".join(test))
+    if match:
+        return local(match.group(0))
+    if test[:1] == ["CMD"] and len(test) > 1:
+        return "cmd:" + shlex.join(local(arg) for arg in test[1:])
+    return None
 
 
 def start_order(programs: list[Program]) -> list[Program]:
@@ -148,7 +154,8 @@ def start_order(programs: list[Program]) -> list[Program]:
         if p in ordered:
             return
         for dep in p.depends_on:
-            visit(by_name[dep])
+            if dep in by_name:  # absent: an optional dependency whose profile is off
+                visit(by_name[dep])
         ordered.append(p)
 
     for p in programs:
@@ -212,6 +219,12 @@ def supervisord_running() -> bool:
 
 
 def healthy(url: str) -> bool:
+    if url.startswith("cmd:"):
+        try:
+            return subprocess.run(shlex.split(url[4:]), capture_output=True,
+                                  timeout=5).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status < 500

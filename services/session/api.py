@@ -29,19 +29,33 @@ from services.session.models import (
     SessionTranscript,
     SessionWithCounts,
 )
+from services.session.postgres import PostgresSessionStore
 from services.session.store import SessionStore
 
 SessionId = Annotated[str, PathParam(pattern=SESSION_ID_PATTERN)]
 SegmentId = Annotated[str, PathParam(pattern=SESSION_ID_PATTERN)]
-Store = Annotated[SessionStore, Depends(part("store"))]
+Store = Annotated[SessionStore | PostgresSessionStore, Depends(part("store"))]
+
+
+def make_store() -> SessionStore | PostgresSessionStore:
+    """SESSION_DB picks the store: sqlite (default: one file, one process) or postgres
+    (what the Helm chart runs: replicas share it)."""
+    kind = os.environ.get("SESSION_DB", "sqlite")
+    if kind == "sqlite":
+        return SessionStore(Path(os.environ.get("SESSION_DB_PATH", "var/data/session.db")))
+    if kind == "postgres":
+        return PostgresSessionStore(os.environ.get("SESSION_DATABASE_URL", ""))
+    raise SystemExit(f"SESSION_DB={kind!r}: use sqlite or postgres")
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    store = SessionStore(Path(os.environ.get("SESSION_DB_PATH", "var/data/session.db")))
+    store = make_store()
     await store.init()
     wire(app, store=store)
     yield
+    if isinstance(store, PostgresSessionStore):
+        await store.close()
 
 
 class InjectedFailure(ServiceError):
@@ -57,11 +71,12 @@ class InjectedUnavailable(InjectedFailure):
 
 async def on_scenario_switch(request: Request, scenario: scenarios.Scenario) -> None:
     if scenario.name == "slow_query" and scenario.enabled:
-        store: SessionStore = part("store")(request)
+        store: SessionStore | PostgresSessionStore = part("store")(request)
         await store.seed(int(scenario.param("seed_rows")))
 
 
-app = create_service_app("session", "Sessions and speech segments (SQLite).", lifespan)
+app = create_service_app("session", "Sessions and speech segments (SQLite or PostgreSQL).",
+                         lifespan)
 install_admin(app, "session", on_switch=on_scenario_switch)
 
 

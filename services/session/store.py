@@ -1,4 +1,5 @@
-"""SQLite storage for sessions and segments.
+"""SQLite storage for sessions and segments (the default; SESSION_DB=postgres uses
+postgres.py instead, with the same API).
 
 Why it looks the way it does:
 - stdlib `sqlite3`, traced by opentelemetry-instrumentation-sqlite3, which wraps
@@ -32,6 +33,8 @@ from services.session.models import (
     SessionWithCounts,
 )
 
+# One schema for both stores (postgres.py uses it too): SQLite reads DOUBLE PRECISION as
+# its REAL, PostgreSQL as an 8-byte float (its REAL would be 4 bytes).
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS sessions (
         session_id TEXT PRIMARY KEY,
@@ -47,9 +50,9 @@ SCHEMA = [
         seq                INTEGER NOT NULL,
         text               TEXT NOT NULL,
         duration_ms        INTEGER NOT NULL,
-        words_per_minute   REAL NOT NULL,
-        volume_db          REAL NOT NULL,
-        pitch_hz           REAL NOT NULL,
+        words_per_minute   DOUBLE PRECISION NOT NULL,
+        volume_db          DOUBLE PRECISION NOT NULL,
+        pitch_hz           DOUBLE PRECISION NOT NULL,
         filler_words       INTEGER NOT NULL,
         created_at         TEXT NOT NULL,
         feedback_pattern   TEXT,
@@ -69,7 +72,8 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _session(row: sqlite3.Row) -> Session:
+def row_to_session(row: sqlite3.Row) -> Session:
+    """A sessions row (sqlite3.Row, or a dict from PostgreSQL) as the model."""
     return Session(
         session_id=row["session_id"],
         user_id=row["user_id"],
@@ -80,7 +84,8 @@ def _session(row: sqlite3.Row) -> Session:
     )
 
 
-def _segment(row: sqlite3.Row) -> Segment:
+def row_to_segment(row: sqlite3.Row) -> Segment:
+    """A segments row (sqlite3.Row, or a dict from PostgreSQL) as the model."""
     feedback = None
     if row["feedback_pattern"] is not None:
         feedback = HapticCue(
@@ -128,14 +133,14 @@ class SessionStore:
                 (session_id, user_id, mode.value, SessionStatus.active.value, _now()),
             )
             cur.execute("SELECT * FROM sessions WHERE session_id = ?", (session_id,))
-            return _session(cur.fetchone())
+            return row_to_session(cur.fetchone())
 
     def _get_session(self, cur: sqlite3.Cursor, session_id: str) -> Session:
         cur.execute("SELECT * FROM sessions WHERE session_id = ?", (session_id,))
         row = cur.fetchone()
         if row is None:
             raise NotFound(f"session {session_id} not found")
-        return _session(row)
+        return row_to_session(row)
 
     def _session_with_counts(self, session_id: str) -> SessionWithCounts:
         with self._cursor() as cur:
@@ -177,7 +182,7 @@ class SessionStore:
             )
             cur.execute(f"SELECT {SEGMENT_COLUMNS} FROM segments WHERE segment_id = ?",
                         (segment_id,))
-            return _segment(cur.fetchone())
+            return row_to_segment(cur.fetchone())
 
     def _history(self, session_id: str, limit: int, scan: bool,
                  before: str | None) -> SessionHistory:
@@ -194,13 +199,13 @@ class SessionStore:
                 row = cur.fetchone()
                 if row is None:
                     raise NotFound(f"segment {before} not found in session {session_id}")
-                segment = _segment(row)
+                segment = row_to_segment(row)
             cur.execute(
                 f"SELECT {SEGMENT_COLUMNS} FROM {table} WHERE session_id = ? AND seq < ? "
                 "ORDER BY seq DESC LIMIT ?",
                 (session_id, segment.seq if segment else 2**62, limit),
             )
-            recent = [_segment(r) for r in reversed(cur.fetchall())]
+            recent = [row_to_segment(r) for r in reversed(cur.fetchall())]
             return SessionHistory(session=session, recent=recent, segment=segment)
 
     def _set_feedback(self, session_id: str, segment_id: str, feedback: HapticCue) -> Segment:
@@ -214,7 +219,7 @@ class SessionStore:
                 raise NotFound(f"segment {segment_id} of session {session_id} not found")
             cur.execute(f"SELECT {SEGMENT_COLUMNS} FROM segments WHERE segment_id = ?",
                         (segment_id,))
-            return _segment(cur.fetchone())
+            return row_to_segment(cur.fetchone())
 
     def _seed(self, rows: int) -> int:
         """Fill the table with other users' history, so a full scan has work to do."""
@@ -254,7 +259,7 @@ class SessionStore:
                 f"SELECT {SEGMENT_COLUMNS} FROM segments WHERE session_id = ? ORDER BY seq",
                 (session_id,),
             )
-            return SessionTranscript(session=session, segments=[_segment(r) for r in cur])
+            return SessionTranscript(session=session, segments=[row_to_segment(r) for r in cur])
 
     # -- async API --------------------------------------------------------------------------
 

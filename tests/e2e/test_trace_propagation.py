@@ -7,6 +7,7 @@ import httpx
 
 from stackctl.jaeger import Jaeger, Trace
 from stackctl.sample import SEGMENT
+from stackctl.settings import setting
 
 
 def _complete_segment_trace(trace: Trace) -> bool:
@@ -65,11 +66,17 @@ def test_session_db_calls_are_spans_with_the_sql_statement(
     response = gateway.post(f"/api/sessions/{session_id}/segments", json=SEGMENT)
     trace = jaeger.wait_for_trace(response.headers["x-trace-id"], _complete_segment_trace,
                                   "the complete segment trace")
+    # SESSION_DB picks the store (CI runs this test with both): SQLite's placeholders
+    # are `?`, PostgreSQL's `%s`; both carry the stable db.system.name too.
+    system, placeholder = {"sqlite": ("sqlite", "?"),
+                           "postgres": ("postgresql", "%s")}[setting("SESSION_DB")]
     db_spans = [s for s in trace.find(service="session", kind="client")
-                if s.tags.get("db.system") == "sqlite"]
+                if s.tags.get("db.system.name") == system]
     statements = [s.tags.get("db.statement", "") for s in db_spans]
+    assert [s.tags.get("db.query.text") for s in db_spans] == statements
     assert any(st.startswith("INSERT INTO segments") for st in statements), statements
-    assert any("FROM segments WHERE session_id = ?" in st for st in statements), statements
+    assert any(f"FROM segments WHERE session_id = {placeholder}" in st
+               for st in statements), statements
     # Placeholders only: the user's speech never lands in a span.
     assert not any(SEGMENT["text"] in st for st in statements)
     for span in db_spans:

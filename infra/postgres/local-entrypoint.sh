@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Local mode's stand-in for the postgres image's entrypoint (x-local-programs in
+# docker-compose.yml): Debian's PostgreSQL (package postgresql, major POSTGRES_VERSION),
+# started by supervisord like every other local process.
+#
+#   infra/postgres/local-entrypoint.sh postgres [server options...]
+#
+# Like the image: on first start, initdb into PGDATA for POSTGRES_USER (authenticated by
+# POSTGRES_PASSWORD, or not at all with POSTGRES_HOST_AUTH_METHOD=trust, as compose sets it)
+# and create POSTGRES_DB; then exec the server in the foreground (supervisord keeps it).
+# PostgreSQL refuses to run as root: as root (CI), it runs as Debian's `postgres` user.
+set -euo pipefail
+
+bin="/usr/lib/postgresql/${POSTGRES_VERSION:?}/bin"
+[ -x "$bin/postgres" ] || {
+  echo "PostgreSQL ${POSTGRES_VERSION} is not installed ($bin/postgres): sudo apt-get install postgresql" >&2
+  exit 1
+}
+: "${PGDATA:?}" "${POSTGRES_USER:?}" "${POSTGRES_DB:?}"
+auth="${POSTGRES_HOST_AUTH_METHOD:-scram-sha-256}"
+[ "$auth" = trust ] || : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD is required unless POSTGRES_HOST_AUTH_METHOD=trust}"
+shift  # "postgres": the image's command name; the server options follow
+
+as_owner=()
+if [ "$(id -u)" = 0 ]; then
+  as_owner=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+  mkdir -p "$PGDATA"
+  chown -R postgres:postgres "$(dirname "$PGDATA")"
+fi
+
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  echo "initialising $PGDATA (user $POSTGRES_USER, database $POSTGRES_DB)"
+  password=()
+  if [ "$auth" != trust ]; then
+    pwfile="$(mktemp)"
+    printf '%s\n' "$POSTGRES_PASSWORD" > "$pwfile"
+    [ "$(id -u)" = 0 ] && chown postgres "$pwfile"
+    password=(--pwfile="$pwfile")
+  fi
+  "${as_owner[@]}" "$bin/initdb" --pgdata="$PGDATA" --username="$POSTGRES_USER" \
+    "${password[@]}" --auth-host="$auth" --auth-local=trust --encoding=UTF8 \
+    --no-instructions >/dev/null
+  [ "$auth" = trust ] || rm -f "$pwfile"
+  # The database, created by a server that listens on no TCP port yet.
+  sock="$(mktemp -d)"
+  [ "$(id -u)" = 0 ] && chown postgres "$sock"
+  "${as_owner[@]}" "$bin/pg_ctl" --pgdata="$PGDATA" --silent --wait \
+    -o "-c listen_addresses='' -k $sock" start
+  "${as_owner[@]}" "$bin/psql" -h "$sock" -U "$POSTGRES_USER" -d postgres -q \
+    -c "CREATE DATABASE \"$POSTGRES_DB\""
+  "${as_owner[@]}" "$bin/pg_ctl" --pgdata="$PGDATA" --silent --wait stop
+  rmdir "$sock" 2>/dev/null || true
+fi
+
+# No Unix socket: local processes connect over TCP on loopback, as containers do.
+exec "${as_owner[@]}" "$bin/postgres" -D "$PGDATA" -c unix_socket_directories= "$@"
