@@ -11,11 +11,16 @@ PY      := $(VENV)/bin/python
 COMPOSE := $(VENV)/bin/docker-compose
 # STACK=compose|local. Default: compose when a Docker engine answers, else local processes.
 STACK   ?= $(shell docker info >/dev/null 2>&1 && echo compose || echo local)
+# SESSION_DB=postgres (in .env or on the command line): PostgreSQL joins the stack
+# (docker-compose.yml's `postgres` profile), in compose and local mode alike.
+ifeq ($(SESSION_DB),postgres)
+export COMPOSE_PROFILES := postgres
+endif
 TOOLS   := .tools/jaeger-$(JAEGER_VERSION)/jaeger .tools/otelcol-$(OTELCOL_VERSION)/otelcol-haptitalk \
            .tools/helm-$(HELM_VERSION)/helm
 
 .PHONY: help install tools up down status ps logs test test-unit test-e2e lint clean \
-        monitoring-up monitoring-down deploy-check load load-ui trace slowest scenario bench-scenario test-soak doctor bench
+        monitoring-up monitoring-down deploy-check test-scale test-postgres load load-ui trace slowest scenario bench-scenario test-soak doctor bench
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -122,6 +127,18 @@ test: $(INSTALLED) ## Run every test: unit, then end-to-end against the real sta
 deploy-check: $(INSTALLED) ## Helm chart: lint, render (default + production values), validate every object offline
 	@$(MAKE) --no-print-directory $(TOOLS)
 	$(PY) -m pytest tests/infra/test_chart.py
+
+test-scale: $(INSTALLED) ## The chart's collector tiers as local processes under load: 0 split traces, 0 lost spans, one replica stopped (~1.5 min)
+	@$(MAKE) --no-print-directory $(TOOLS)
+	$(PY) -m pytest tests/scale -s
+
+test-postgres: $(INSTALLED) ## Session on PostgreSQL: the propagation and slow_query tests with SESSION_DB=postgres
+	@$(MAKE) --no-print-directory $(TOOLS)
+	@$(PY) -m stackctl.local status >/dev/null 2>&1; test $$? -eq 3 || { \
+	  echo "a stack is already up: make down first (this starts one with SESSION_DB=postgres)"; \
+	  exit 2; }
+	SESSION_DB=postgres COMPOSE_PROFILES=postgres $(PY) -m pytest \
+	  tests/e2e/test_trace_propagation.py tests/e2e/test_scenarios.py::test_slow_query
 
 test-unit: $(INSTALLED) ## Unit and config tests (no stack needed; config tests need `make tools`)
 	$(PY) -m pytest tests/unit tests/infra
