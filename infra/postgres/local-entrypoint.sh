@@ -26,6 +26,13 @@ if [ "$(id -u)" = 0 ]; then
   as_owner=(setpriv --reuid=postgres --regid=postgres --init-groups --)
   mkdir -p "$PGDATA"
   chown -R postgres:postgres "$(dirname "$PGDATA")"
+  # A checkout under a private folder (/root is 0700): the postgres user cannot reach
+  # var/. Keep the data in Debian's home for it instead, one folder per checkout.
+  if ! "${as_owner[@]}" test -w "$PGDATA"; then
+    PGDATA="/var/lib/postgresql/haptitalk-$(printf '%s' "$PGDATA" | sha256sum | cut -c1-12)"
+    echo "postgres cannot reach the checkout's var/: data in $PGDATA"
+    mkdir -p "$PGDATA" && chown postgres:postgres "$PGDATA" && chmod 700 "$PGDATA"
+  fi
 fi
 
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
