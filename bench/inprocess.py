@@ -1,0 +1,208 @@
+"""The cheap loop: one service app in this process, called over httpx's ASGI transport.
+
+No ports, no collector: the OTLP exporters encode every batch (protobuf, as in the
+stack) and the bytes are dropped instead of sent. CPU time per call is this process's
+`time.process_time()` (all threads: the batch processor's export thread included),
+measured after a warm-up and after flushing the warm-up's spans.
+
+    python -m bench.inprocess --sweep          # every lever, alternating rounds: a table
+    python -m bench.inprocess --one            # this process as it is (plain)
+    opentelemetry-instrument python -m bench.inprocess --one   # instrumented
+
+--one prints one JSON line: CPU ms per call, spans exported per call (by name).
+The levers (LEVERS below) are environment changes on top of the stack's own OTEL_*
+settings, read from docker-compose.yml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from statistics import median
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+# name -> (instrumented, environment on top of the stack's). Order = run order per round.
+LEVERS: dict[str, tuple[bool, dict[str, str]]] = {
+    "plain": (False, {}),
+    "stock distro (send/receive spans)": (True, {"OTEL_PYTHON_DISTRO": "distro"}),
+    "project distro (stack default)": (True, {}),
+    "FastAPI's own telemetry": (True, {"OTEL_PYTHON_DISTRO": "distro",
+                                       "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "fastapi"}),
+    "no OTLP logs, no logging instr.": (True, {
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "false"}),
+    "no metrics export": (True, {"OTEL_METRICS_EXPORTER": "none"}),
+    "no sqlite3 spans": (True, {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "sqlite3"}),
+    "protobuf pure-Python": (True, {"PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"}),
+    "batch 2048, delay 1 s": (True, {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2048",
+                                     "OTEL_BSP_SCHEDULE_DELAY": "1000"}),
+    "sampler off (floor)": (True, {"OTEL_TRACES_SAMPLER": "always_off"}),
+}
+
+SEGMENT = {"text": "benchmark um like", "duration_ms": 4000, "words_per_minute": 140.0,
+           "volume_db": 62.0, "pitch_hz": 150.0, "filler_words": 1}
+
+exported: dict = {"spans": 0, "names": {}}
+
+
+def drop_exports() -> None:
+    """Encode as the OTLP HTTP exporters do, then drop the bytes (no network)."""
+    try:
+        from opentelemetry.exporter.otlp.common import http as otlp_http
+    except ImportError:  # plain run: nothing to patch
+        return
+
+    def export(self, data: bytes):
+        return otlp_http._ExportResult(True, 200, None, None)
+
+    otlp_http._OTLPHTTPClient.export = export
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    original = OTLPSpanExporter.export
+
+    def counting(self, spans):
+        exported["spans"] += len(spans)
+        for span in spans:
+            exported["names"][span.name] = exported["names"].get(span.name, 0) + 1
+        return original(self, spans)
+
+    OTLPSpanExporter.export = counting
+
+
+def flush() -> None:
+    from opentelemetry import trace
+
+    provider = trace.get_tracer_provider()
+    if hasattr(provider, "force_flush"):
+        provider.force_flush()
+
+
+async def run(calls: int, warmup: int, kind: str) -> dict:
+    import logging
+
+    import httpx
+
+    # The loop's own client: its INFO line per request is not the service's cost.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    from services.session.api import app
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://session") as client:
+            sid = (await client.post("/sessions", json={"user_id": "b", "mode": "dating"})
+                   ).json()["session_id"]
+
+            async def one() -> None:
+                if kind == "get":
+                    response = await client.get(f"/sessions/{sid}")
+                else:
+                    response = await client.post(f"/sessions/{sid}/segments", json=SEGMENT)
+                response.raise_for_status()
+
+            for _ in range(warmup):
+                await one()
+            flush()
+            spans_before = exported["spans"]
+            exported["names"].clear()
+            cpu, wall = time.process_time(), time.perf_counter()
+            for _ in range(calls):
+                await one()
+            flush()
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return {"kind": kind, "calls": calls, "cpu_ms_per_call": round(cpu * 1000 / calls, 3),
+            "wall_ms_per_call": round(wall * 1000 / calls, 3),
+            "spans_per_call": round((exported["spans"] - spans_before) / calls, 2),
+            "span_names": {k: round(v / calls, 2) for k, v in exported["names"].items()}}
+
+
+def stack_env(service: str = "session") -> dict[str, str]:
+    """The service's environment in the stack (compose model), OTEL_* variables only."""
+    from infra.local.stack import compose_model, to_local
+
+    program = next(p for p in to_local(compose_model({})) if p.name == service)
+    return {k: v for k, v in program.environment.items() if k.startswith("OTEL_")}
+
+
+def one_run(instrumented: bool, env: dict[str, str], calls: int, kind: str) -> dict:
+    command = [str(BIN / "python"), "-m", "bench.inprocess", "--one", "--calls", str(calls),
+               "--kind", kind]
+    if instrumented:
+        command = [str(BIN / "opentelemetry-instrument"), *command]
+    done = subprocess.run(command, cwd=ROOT, env={**os.environ, **env}, text=True,
+                          capture_output=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def sweep(rounds: int, calls: int, kind: str, only: list[str]) -> dict:
+    base = stack_env()
+    chosen = {k: v for k, v in LEVERS.items() if not only or k in only or k == "plain"}
+    runs: dict[str, list[dict]] = {name: [] for name in chosen}
+    for round_no in range(1, rounds + 1):
+        for name, (instrumented, env) in chosen.items():
+            result = one_run(instrumented, {**base, **env}, calls, kind)
+            runs[name].append(result)
+            print(f"round {round_no}/{rounds} {name:36} {result['cpu_ms_per_call']:7.3f} ms "
+                  f"{result['spans_per_call']:5.1f} spans", file=sys.stderr, flush=True)
+    plain = median(r["cpu_ms_per_call"] for r in runs["plain"])
+    table = {}
+    for name, results in runs.items():
+        cpu = sorted(r["cpu_ms_per_call"] for r in results)
+        table[name] = {"cpu_ms_min": cpu[0], "cpu_ms_median": median(cpu), "cpu_ms_max": cpu[-1],
+                       "vs_plain": round(median(cpu) / plain, 2),
+                       "spans_per_call": results[-1]["spans_per_call"],
+                       "span_names": results[-1]["span_names"]}
+    return table
+
+
+def print_table(table: dict, kind: str) -> None:
+    print(f"session {kind}: CPU ms per call (min / median / max), spans per call")
+    for name, row in table.items():
+        print(f"  {name:36} {row['cpu_ms_min']:6.2f} {row['cpu_ms_median']:6.2f} "
+              f"{row['cpu_ms_max']:6.2f}  x{row['vs_plain']:<5} {row['spans_per_call']:5.1f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--kind", choices=["get", "segment"], default="segment")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--lever", action="append", default=[], help="only these (repeat)")
+    parser.add_argument("--out", type=Path, help="write the sweep's table as JSON here")
+    parser.add_argument("--one", action="store_true", help="measure this process only")
+    args = parser.parse_args(argv)
+    if not args.one:
+        table = sweep(args.rounds, args.calls, args.kind, args.lever)
+        print_table(table, args.kind)
+        if args.out:
+            args.out.write_text(json.dumps(table, indent=2))
+        return 0
+    # On tmpfs when there is one: the disk's fsync time is not what this loop measures.
+    shm = Path("/dev/shm")
+    data = Path(tempfile.mkdtemp(prefix="bench-inprocess-", dir=shm if shm.is_dir() else None))
+    os.environ.setdefault("SESSION_DB_PATH", str(data / "session.db"))
+    drop_exports()
+    try:
+        result = asyncio.run(run(args.calls, args.warmup, args.kind))
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
