@@ -1,0 +1,5 @@
+"""Put on PYTHONPATH by the benchmark's "without sniffio" variant: `import sniffio` fails,
+as it did before sniffio was pinned (httpcore then retries the import on every
+connection-pool operation). Never on the path of the real services."""
+
+raise ImportError("sniffio hidden by bench (variant 'without sniffio')")
