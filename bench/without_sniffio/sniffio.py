@@ -1,5 +1,5 @@
-"""Put on PYTHONPATH by the benchmark's "without sniffio" variant: `import sniffio` fails,
+"""Put on PYTHONPATH by the benchmark's "without sniffio" variant: `import sniffio` fails (ModuleNotFoundError, what anyio and httpcore expect),
 as it did before sniffio was pinned (httpcore then retries the import on every
 connection-pool operation). Never on the path of the real services."""
 
-raise ImportError("sniffio hidden by bench (variant 'without sniffio')")
+raise ModuleNotFoundError("sniffio hidden by bench (variant 'without sniffio')")
