@@ -1,5 +1,6 @@
-"""Put on PYTHONPATH by the benchmark's "without sniffio" variant: `import sniffio` fails (ModuleNotFoundError, what anyio and httpcore expect),
-as it did before sniffio was pinned (httpcore then retries the import on every
-connection-pool operation). Never on the path of the real services."""
+"""Put on PYTHONPATH by the benchmark's "without sniffio" variant: `import sniffio` fails
+with ModuleNotFoundError (what anyio and httpcore catch), as it did before sniffio was
+pinned; httpcore then retries the import on every connection-pool operation. Never on
+the path of the real services."""
 
 raise ModuleNotFoundError("sniffio hidden by bench (variant 'without sniffio')")
