@@ -42,6 +42,7 @@ LEVERS: dict[str, tuple[bool, dict[str, str]]] = {
         "OTEL_LOGS_EXPORTER": "none",
         "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "false"}),
     "no metrics export": (True, {"OTEL_METRICS_EXPORTER": "none"}),
+    "no exemplars": (True, {"OTEL_METRICS_EXEMPLAR_FILTER": "always_off"}),
     "no sqlite3 spans": (True, {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "sqlite3"}),
     "protobuf pure-Python": (True, {"PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"}),
     "batch 2048, delay 1 s": (True, {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2048",
