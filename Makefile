@@ -117,7 +117,7 @@ bench-scenario: $(INSTALLED) ## Same Locust profile with a scenario off and on: 
 	@test -n "$(NAME)" || { echo "usage: make bench-scenario NAME=<scenario>|all  (make scenario lists them)"; exit 2; }
 	$(PY) -m bench.scenarios $(NAME)
 
-bench: $(INSTALLED) ## Measure what tracing costs (overhead, completeness, freshness, memory, start-up), ~8 min
+bench: $(INSTALLED) ## What tracing costs and where, ~8 min (PROFILE=1: flame graphs)
 	$(PY) -m bench.run
 
 test: $(INSTALLED) ## Run every test: unit, then end-to-end against the real stack (starts it if needed)

@@ -28,6 +28,9 @@ import time
 from pathlib import Path
 from statistics import median
 
+from stackctl.sample import CALM_SEGMENT as SEGMENT
+from stackctl.sample import NEW_SESSION
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -49,9 +52,6 @@ LEVERS: dict[str, tuple[bool, dict[str, str]]] = {
                                      "OTEL_BSP_SCHEDULE_DELAY": "1000"}),
     "sampler off (floor)": (True, {"OTEL_TRACES_SAMPLER": "always_off"}),
 }
-
-SEGMENT = {"text": "benchmark um like", "duration_ms": 4000, "words_per_minute": 140.0,
-           "volume_db": 62.0, "pitch_hz": 150.0, "filler_words": 1}
 
 exported: dict = {"spans": 0, "names": {}}
 
@@ -96,12 +96,14 @@ async def run(calls: int, warmup: int, kind: str) -> dict:
     # The loop's own client: its INFO line per request is not the service's cost.
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
-    from services.session.api import app
+    from uvicorn.importer import import_from_string
+
+    app = import_from_string(app_reference())
 
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://session") as client:
-            sid = (await client.post("/sessions", json={"user_id": "b", "mode": "dating"})
+            sid = (await client.post("/sessions", json=NEW_SESSION)
                    ).json()["session_id"]
 
             async def one() -> None:
@@ -127,12 +129,22 @@ async def run(calls: int, warmup: int, kind: str) -> dict:
             "span_names": {k: round(v / calls, 2) for k, v in exported["names"].items()}}
 
 
+def stack_program(service: str = "session"):
+    from stackctl.local import compose_model, to_local
+
+    return next(p for p in to_local(compose_model({})) if p.name == service)
+
+
+def app_reference(service: str = "session") -> str:
+    """The app the stack runs ("services.session.api:app"), read from docker-compose.yml's
+    command and loaded the way uvicorn loads it."""
+    return next(arg for arg in stack_program(service).command if arg.endswith(":app"))
+
+
 def stack_env(service: str = "session") -> dict[str, str]:
     """The service's environment in the stack (compose model), OTEL_* variables only."""
-    from infra.local.stack import compose_model, to_local
-
-    program = next(p for p in to_local(compose_model({})) if p.name == service)
-    return {k: v for k, v in program.environment.items() if k.startswith("OTEL_")}
+    return {k: v for k, v in stack_program(service).environment.items()
+            if k.startswith("OTEL_")}
 
 
 def one_run(instrumented: bool, env: dict[str, str], calls: int, kind: str) -> dict:

@@ -17,48 +17,81 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def _mmm(s: dict) -> str:
+    return f"{s['min']:g} / **{s['median']:g}** / {s['max']:g}"
+
+
 def summary(r: dict) -> str:
     lines = []
     if "overhead" in r:
-        lines += ["| variant | req/s | vs uninstrumented | p50 ms | p99 ms | failures |",
-                  "|---|---|---|---|---|---|"]
+        lines += [f"Overhead: {r.get('rounds')} alternating rounds; each figure min / "
+                  "**median** / max; CPU is ms per segment call, from /proc.", "",
+                  "| variant | req/s | p99 ms | services CPU ms | collector + Jaeger CPU ms "
+                  "| load generator CPU ms | vs plain: req/s, p99, CPU | failures |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, v in r["overhead"].items():
-            lines.append(f"| {name} | {v['rps']:g} | {v['throughput_vs_uninstrumented']:.2f} | "
-                         f"{v['p50_ms']:g} | {v['p99_ms']:g} | {v['failures']} |")
+            cpu = v["cpu_ms_per_call"]
+            ratios = v.get("vs_plain", {})
+            lines.append(
+                f"| {name} | {_mmm(v['rps'])} | {_mmm(v['p99_ms'])} | "
+                f"{_mmm(cpu['services'])} | {_mmm(cpu['backend'])} | "
+                f"{_mmm(cpu['load generator'])} | {ratios.get('rps', '-')}, "
+                f"{ratios.get('p99', '-')}, {ratios.get('services_cpu', '-')} | "
+                f"{v['failures']} |")
+        lines.append("")
+    if "profile" in r:
+        lines.append("Profile (py-spy, GIL held): share of each service's samples in "
+                     "opentelemetry code:")
+        for variant, p in r["profile"].items():
+            shares = ", ".join(f"{s} {c['opentelemetry_share']:.0%}"
+                               for s, c in p["costs"].items())
+            lines.append(f"- {variant}: {shares} ({', '.join(p['flame_graphs'])})")
         lines.append("")
     if "completeness" in r:
         c = r["completeness"]
         col = c["collector"]
+        made, stored = c["spans_made_per_service"], c["spans_in_jaeger_per_service"]
         lines += [
             f"Completeness: {c['requests_ok']} requests at {c['achieved_rps']:g} req/s "
-            f"(target {c['target_rps']}) for {c['seconds']} s → "
-            f"**{c['traces_complete_in_jaeger']} complete traces in Jaeger**, "
-            f"{c['traces_incomplete_or_missing']} incomplete or missing; collector accepted "
-            f"{col['receiver_accepted_spans']:.0f} spans, refused "
-            f"{col['receiver_refused_spans']:.0f}, sent {col['exporter_sent_spans']:.0f} "
-            f"to Jaeger, failed {col['exporter_send_failed_spans']:.0f}; SDK log lines "
-            f"about drops: {c['sdk_log_lines_about_drops']}.", ""]
+            f"(target {c['target_rps']}) for {c['seconds']} s; "
+            f"{c['traces_complete_in_jaeger']} complete traces, {c['traces_missing']} "
+            f"missing.", "",
+            "| service | spans made (collector span_metrics) | spans in Jaeger |",
+            "|---|---|---|"]
+        for service in made:
+            lines.append(f"| {service} | {made[service]:.0f} | {stored.get(service, 0)} |")
+        lines += [
+            f"| **total** | **{sum(made.values()):.0f}** | **{sum(stored.values())}** |", "",
+            f"**Spans lost: {c['spans_lost']}.** Collector: accepted "
+            f"{col['receiver_accepted_spans']:.0f}, refused "
+            f"{col['receiver_refused_spans']:.0f}, dropped "
+            f"{col['processor_dropped_spans']:.0f}, sent {col['exporter_sent_spans']:.0f}, "
+            f"failed {col['exporter_send_failed_spans']:.0f}; SDK log lines about drops: "
+            f"{c['sdk_log_lines_about_drops']}.", ""]
+        idle = r.get("rss_mb_idle", {})
+        load = c["rss_mb_under_load"]
+        lines += ["| process | RSS idle MB | RSS under load MB |", "|---|---|---|"]
+        for name in load:
+            lines.append(f"| {name} | {idle.get(name, '-')} | {load[name]} |")
+        whole = sum(v for k, v in load.items() if "bench copy" not in k)
+        copies = sum(v for k, v in load.items() if "bench copy" in k)
+        stack_services = sum(v for k, v in load.items()
+                             if k in ("gateway", "session", "feedback"))
+        lines += ["", f"Whole local stack under load (backend + Prometheus + the three "
+                      f"services, the loaded copies counted in place of the idle ones): "
+                      f"**{whole - stack_services + copies:.0f} MB**.", ""]
     if "freshness" in r:
         f = r["freshness"]
         lines += [f"Freshness ({f['samples']} requests): a trace is complete in Jaeger "
                   f"**{f['p50_s'] * 1000:.0f} ms** after the response at p50, "
                   f"**{f['p95_s'] * 1000:.0f} ms** at p95 (max {f['max_s'] * 1000:.0f} ms).", ""]
-    if "overhead" in r:
-        idle = r.get("infra_rss_mb_idle", {})
-        load = r["overhead"]["instrumented (defaults)"]["rss_mb_under_load"]
-        after = r.get("infra_rss_mb_after_load", idle)
-        total = sum(after.values()) + sum(load.values())
-        lines += ["| process | RSS idle MB | RSS under/after load MB |", "|---|---|---|"]
-        for name in sorted(set(idle) | set(after)):
-            lines.append(f"| {name} | {idle.get(name, '-')} | {after.get(name, '-')} |")
-        for name, mb in load.items():
-            lines.append(f"| {name} (instrumented) | - | {mb} |")
-        lines += [f"| **total** | | **{total:.0f}** |", ""]
     if "startup" in r:
         s = r["startup"]
         lines.append(f"Start-up: `make up` (tools built) to all healthy in "
                      f"**{s['make_up_to_healthy_s']} s**, to the first complete trace in "
                      f"**{s['make_up_to_first_trace_s']} s**.")
+    if "duration_s" in r:
+        lines.append(f"\n`make bench` took {r['duration_s']} s.")
     return "\n".join(lines)
 
 
@@ -66,14 +99,16 @@ def plots(r: dict, out: Path) -> None:
     if "overhead" in r:
         names = list(r["overhead"])
         fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4.5))
-        a.barh(names, [r["overhead"][n]["rps"] for n in names], color="#4c72b0")
+        a.barh(names, [r["overhead"][n]["rps"]["median"] for n in names], color="#4c72b0")
         a.set_xlabel("segment calls per second (median of runs)")
         a.set_title("throughput")
         a.invert_yaxis()
         y = range(len(names))
-        b.barh([i - 0.2 for i in y], [r["overhead"][n]["p50_ms"] for n in names], height=0.4,
+        b.barh([i - 0.2 for i in y], [r["overhead"][n]["p50_ms"]["median"] for n in names],
+               height=0.4,
                label="p50")
-        b.barh([i + 0.2 for i in y], [r["overhead"][n]["p99_ms"] for n in names], height=0.4,
+        b.barh([i + 0.2 for i in y], [r["overhead"][n]["p99_ms"]["median"] for n in names],
+               height=0.4,
                label="p99")
         b.set_yticks(list(y), names)
         b.invert_yaxis()

@@ -1,21 +1,29 @@
-"""`make bench`: what tracing costs this suite, measured in one run (bounded, ~8 min).
+"""`make bench`: what tracing costs this suite, and where the cost is (bounded, ~12 min).
 
-    make up && make bench            # results: reports/bench-<time>/ (JSON + PNG plots)
+    make up && make bench                 # reports/bench-<time>/: results.json, report.md, PNGs
+    make bench PROFILE=1                  # + py-spy flame graphs per service, top-costs table
+    make bench VARIANTS=levers            # every lever, not only the core ones (~25 min)
+    python -m bench.run --phases overhead --rounds 3 --variants core
 
-1. overhead    the three-service call (a segment), closed loop, with the services
-               uninstrumented, instrumented, and instrumented with one knob changed;
-               variants alternate, twice, so machine noise hits all of them
-2. completeness requests sent at a fixed rate vs traces complete in Jaeger, and where
-               spans were lost (the collector's own counters, the SDKs' logs)
-3. freshness   time from a response to its whole trace being queryable in Jaeger
-4. footprint   resident memory of every process, idle and under load
-5. start-up    `make down && make up` to all healthy, and to the first trace
+Phases (PHASES below; --phases picks some):
+  startup       `make down && make up` to all healthy, and to the first complete trace
+  overhead      the three-service call (a segment) in a closed loop, one variant after the
+                other, in alternating rounds (machine noise hits every variant alike).
+                Per run: throughput, p50/p99, and CPU ms per call of each process group,
+                from /proc: the services, the backend (collector + Jaeger), the load
+                generator. Each figure: min / median / max over the rounds.
+  profile       (PROFILE=1) one run each of plain and instrumented with py-spy on every
+                service: flame graphs and the top costs (bench/profile.py)
+  completeness  a fixed rate for a fixed time, counted in spans: the spans the services
+                made (the collector's span_metrics call counts, per service) against
+                the spans Jaeger holds for the run's traces; collector drop counters
+  freshness     response -> whole trace queryable in Jaeger
+  footprint     resident memory of the whole local stack, idle and under load
 
 The benchmark runs its own copies of the three services (BENCH_*_PORT in .env, their own
-database) with the *same* commands and environment as the stack (read from the compose
-model, like local mode), sending to the running collector and Jaeger. Load: Locust
-(FastHttpUser) on the same machine: on 2 cores it competes with the services, equally
-for every variant. Loopback only; every phase is bounded in time.
+database) with the *same* commands and environment as the stack (the compose model),
+sending to the running collector and Jaeger. Load: Locust (FastHttpUser) on the same
+machine, untraced. Loopback only; every phase is bounded in time.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -33,6 +42,7 @@ from statistics import median, quantiles
 
 import httpx
 
+from bench.cpu import GroupCpu
 from loadtest.run import read_stats
 from stackctl.collector_metrics import collector_metric
 from stackctl.jaeger import Jaeger
@@ -59,35 +69,53 @@ JAEGER_API = Jaeger(URLS.jaeger)
 @dataclass
 class Variant:
     name: str
+    lever: str                                            # what it changes, for the docs
     instrumented: bool = True
-    env: dict[str, str] = field(default_factory=dict)       # the services' environment
-    uvicorn: list[str] = field(default_factory=list)         # extra uvicorn arguments
+    env: dict[str, str] = field(default_factory=dict)     # on top of the stack's environment
+    keeps_value: bool = True   # the same useful spans, metrics and log correlation?
 
 
-def variants() -> list[Variant]:
-    found = [
-        Variant("uninstrumented", instrumented=False, env={"OTEL_SDK_DISABLED": "true"}),
-        Variant("instrumented (defaults)"),
-        Variant("export: OTLP gRPC", env={
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": URLS.otlp_grpc}),
-        Variant("batch delay 5 s (SDK default)", env={"OTEL_BSP_SCHEDULE_DELAY": "5000"}),
-        Variant("metrics and logs export off", env={"OTEL_METRICS_EXPORTER": "none",
-                                                    "OTEL_LOGS_EXPORTER": "none"}),
-        Variant("sampled 10 %", env={"OTEL_TRACES_SAMPLER_ARG": "0.1"}),
-    ]
-    try:
-        import httptools  # noqa: F401
-        import uvloop  # noqa: F401
+PLAIN = "uninstrumented"
+STACK = "instrumented (the stack)"
 
-        found.append(Variant("uvloop + httptools", uvicorn=["--loop", "uvloop",
-                                                            "--http", "httptools"]))
-        found.append(Variant("uninstrumented, uvloop + httptools", instrumented=False,
-                             env={"OTEL_SDK_DISABLED": "true"},
-                             uvicorn=["--loop", "uvloop", "--http", "httptools"]))
-    except ImportError:
-        log("uvloop/httptools not installed: that knob is skipped")
-    return found
+# Every variant the overhead phase knows; VARIANT_SETS picks which run.
+VARIANTS = [
+    Variant(PLAIN, "plain uvicorn, no opentelemetry-instrument", instrumented=False,
+            env={"OTEL_SDK_DISABLED": "true"}),
+    Variant(STACK, "docker-compose.yml as it is: project distro, sniffio installed"),
+    Variant("without sniffio", "httpcore fails `import sniffio` on every pool operation "
+            "(as before sniffio was pinned)",
+            env={"PYTHONPATH": str(ROOT / "bench/without_sniffio")}),
+    Variant("with send/receive spans", "stock distro: the ASGI `http send`/`http receive` "
+            "spans back", env={"OTEL_PYTHON_DISTRO": "distro"}),
+    Variant("FastAPI's own telemetry", "fastapi.telemetry makes the server spans, contrib's "
+            "FastAPI instrumentation off", env={
+                "OTEL_PYTHON_DISTRO": "distro",
+                "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "fastapi"}),
+    Variant("no OTLP logs", "log records not exported (trace ids still in the log lines)",
+            env={"OTEL_LOGS_EXPORTER": "none"}),
+    Variant("no metrics export", "the SDKs' HTTP metrics off (span metrics still made by "
+            "the collector)", env={"OTEL_METRICS_EXPORTER": "none"}, keeps_value=False),
+    Variant("batch 2048 every 1 s", "bigger, rarer exports (traces appear up to 1 s later)",
+            env={"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2048", "OTEL_BSP_SCHEDULE_DELAY": "1000"}),
+    Variant("no sqlite3 spans", "DB spans off: a floor, not an option",
+            env={"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "sqlite3"}, keeps_value=False),
+    Variant("sampler off", "no span recorded: what the wrappers cost alone (a floor)",
+            env={"OTEL_TRACES_SAMPLER": "always_off"}, keeps_value=False),
+]
+VARIANT_SETS = {
+    "core": [PLAIN, STACK, "without sniffio", "with send/receive spans"],
+    "levers": [v.name for v in VARIANTS],
+}
+
+
+def variants(chosen: str) -> list[Variant]:
+    names = VARIANT_SETS.get(chosen) or chosen.split(",")
+    known = {v.name: v for v in VARIANTS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        sys.exit(f"unknown variant(s) {unknown}; known: {list(known)} or {list(VARIANT_SETS)}")
+    return [known[n] for n in names]
 
 
 # --- the services under test --------------------------------------------------------------
@@ -101,7 +129,6 @@ def programs(variant: Variant, data: Path) -> list[Program]:
         if not variant.instrumented:
             p.command = p.command[1:]  # drop opentelemetry-instrument
             p.command[0] = str(BIN / p.command[0])
-        p.command = [*p.command, *variant.uvicorn]
     return chosen
 
 
@@ -115,8 +142,11 @@ class Services(Processes):
                                    f"(pkill -f 'port {port}')")
         super().__init__(programs(variant, data), logs)
 
+    def pids(self) -> dict[str, int]:
+        return {name: proc.pid for name, proc in self.procs.items()}
+
     def rss_mb(self) -> dict[str, float]:
-        return {name: rss_mb(proc.pid) for name, proc in self.procs.items()}
+        return {name: rss_mb(pid) for name, pid in self.pids().items()}
 
 
 def port_taken(port: int) -> bool:
@@ -124,13 +154,18 @@ def port_taken(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def infra_rss() -> dict[str, float]:
+def stack_pids(names: tuple[str, ...]) -> dict[str, int]:
     out = {}
-    for name in (*BACKEND, "prometheus"):
+    for name in names:
         pid = supervisorctl("pid", name).stdout.strip()
         if pid.isdigit() and int(pid) > 0:
-            out[name] = rss_mb(int(pid))
+            out[name] = int(pid)
     return out
+
+
+def infra_rss() -> dict[str, float]:
+    return {name: rss_mb(pid) for name, pid in
+            stack_pids((*BACKEND, "prometheus", *SERVICES)).items()}
 
 
 # --- load -----------------------------------------------------------------------------------
@@ -151,17 +186,39 @@ def locust(out: Path, users: int, seconds: int, rate_per_user: float = 0,
     return read_stats(out)
 
 
-def segment_figures(out: Path, users: int, seconds: int, rate_per_user: float = 0) -> dict:
-    row = next(r for r in locust(out, users, seconds, rate_per_user) if r["Name"] == "segment")
-    return {"requests": int(row["Request Count"]), "failures": int(row["Failure Count"]),
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def segment_figures(out: Path, users: int, seconds: int, rate_per_user: float = 0,
+                    groups: dict[str, list[int]] | None = None) -> dict:
+    """One measured run: Locust's figures, and CPU ms per call of each process group
+    (the load generator's from this process's waited-for children)."""
+    cpu = GroupCpu(groups or {})
+    cpu.start()
+    loadgen = children_cpu_s()
+    rows = locust(out, users, seconds, rate_per_user)
+    loadgen = children_cpu_s() - loadgen
+    spent = {**cpu.stop(), "load generator": loadgen}
+    row = next(r for r in rows if r["Name"] == "segment")
+    requests = int(row["Request Count"])
+    return {"requests": requests, "failures": int(row["Failure Count"]),
             "rps": round(float(row["Requests/s"]), 1), "p50_ms": float(row["50%"]),
             "p99_ms": float(row["99%"]),
+            "cpu_ms_per_call": {k: round(v * 1000 / max(requests, 1), 2)
+                                for k, v in spent.items()},
             "trace_ids": json.loads((out / "trace_ids.json").read_text())}
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"min": ordered[0], "median": round(median(ordered), 2), "max": ordered[-1]}
 
 
 # --- phases ---------------------------------------------------------------------------------
 
-def startup(out: Path) -> dict:
+def startup(out: Path, args: argparse.Namespace) -> dict:
     log("start-up: make down && make up")
     subprocess.run(["make", "down", "STACK=local"], cwd=ROOT, capture_output=True, timeout=120)
     started = time.monotonic()
@@ -180,50 +237,116 @@ def startup(out: Path) -> dict:
             "make_up_to_first_trace_s": round(time.monotonic() - started, 1)}
 
 
-def overhead(out: Path, rounds: int, seconds: int, users: int) -> dict:
+def overhead(out: Path, args: argparse.Namespace) -> dict:
+    chosen = variants(args.variants)
     results: dict[str, list[dict]] = {}
-    for round_no in range(1, rounds + 1):
-        for variant in variants():
-            log(f"overhead round {round_no}/{rounds}: {variant.name}")
-            data = out / "data" / f"{variant.name}-{round_no}".replace(" ", "_")
-            with Services(variant, data, out / "logs") as services:
-                locust(out / "warmup", users, 3)
-                run = out / "runs" / f"{len(results)}-{round_no}"
-                figures = segment_figures(run, users, seconds)
+    backend = list(stack_pids(BACKEND).values())
+    for round_no in range(1, args.rounds + 1):
+        for variant in chosen:
+            log(f"overhead round {round_no}/{args.rounds}: {variant.name}")
+            slug = f"{variant.name}-{round_no}".replace(" ", "_").replace("/", "_")
+            with Services(variant, out / "data" / slug, out / "logs" / slug) as services:
+                locust(out / "warmup", args.users, 3)
+                figures = segment_figures(
+                    out / "runs" / slug, args.users, args.seconds,
+                    groups={"services": list(services.pids().values()), "backend": backend})
                 figures["rss_mb"] = services.rss_mb()
                 figures.pop("trace_ids")
             results.setdefault(variant.name, []).append(figures)
     summary = {}
-    base = median(r["rps"] for r in results["uninstrumented"])
-    base_uv = median(r["rps"] for r in results.get("uninstrumented, uvloop + httptools",
-                                                    [{"rps": base}]))
-    for name, runs in results.items():
-        rps = median(r["rps"] for r in runs)
-        reference = base_uv if "uvloop" in name else base
-        summary[name] = {
-            "rps": rps, "p50_ms": median(r["p50_ms"] for r in runs),
-            "p99_ms": median(r["p99_ms"] for r in runs),
-            "throughput_vs_uninstrumented": round(rps / reference, 3),
+    for variant in chosen:
+        runs = results[variant.name]
+        groups = runs[0]["cpu_ms_per_call"]
+        summary[variant.name] = {
+            "lever": variant.lever, "keeps_value": variant.keeps_value,
+            "rps": spread([r["rps"] for r in runs]),
+            "p50_ms": spread([r["p50_ms"] for r in runs]),
+            "p99_ms": spread([r["p99_ms"] for r in runs]),
+            "cpu_ms_per_call": {g: spread([r["cpu_ms_per_call"][g] for r in runs])
+                                for g in groups},
             "failures": sum(r["failures"] for r in runs),
             "rss_mb_under_load": runs[-1]["rss_mb"], "runs": runs,
         }
+    if PLAIN in summary:
+        base = summary[PLAIN]
+        for row in summary.values():
+            row["vs_plain"] = {
+                "rps": round(row["rps"]["median"] / base["rps"]["median"], 2),
+                "p99": round(row["p99_ms"]["median"] / base["p99_ms"]["median"], 2),
+                "services_cpu": round(row["cpu_ms_per_call"]["services"]["median"]
+                                      / base["cpu_ms_per_call"]["services"]["median"], 2)}
     return summary
 
 
-def completeness(out: Path, rate: int, seconds: int) -> dict:
-    log(f"completeness: {rate} requests/s for {seconds} s")
+def profile(out: Path, args: argparse.Namespace) -> dict:
+    from bench.profile import Recording, costs, table
+
+    found = {}
+    for variant in variants(f"{PLAIN},{STACK}"):
+        log(f"profile: {variant.name}, py-spy on every service for {args.seconds} s")
+        slug = "plain" if variant.name == PLAIN else "instrumented"
+        folder = out / "profile" / slug
+        with Services(variant, folder / "data", folder / "logs") as services:
+            locust(out / "warmup", args.users, 3)
+            recording = Recording(services.pids(), args.seconds, folder)
+            figures = segment_figures(folder / "run", args.users, args.seconds)
+            recording.wait(timeout_s=60)
+        figures.pop("trace_ids")
+        per_service = {name: costs(path) for name, path in recording.raw.items()
+                       if path.exists()}
+        (folder / "top-costs.md").write_text(table(per_service))
+        found[variant.name] = {"figures": figures, "costs": per_service,
+                               "flame_graphs": sorted(str(p.relative_to(out))
+                                                      for p in folder.glob("*.svg"))}
+    return found
+
+
+SPAN_METRIC = "traces_span_metrics_calls"
+
+
+def spans_made() -> dict[str, float]:
+    """Spans per service that reached the collector, from its span_metrics connector
+    (cumulative counters on the Prometheus exporter, all span kinds and statuses)."""
+    text = httpx.get(URLS.exporter_metrics, timeout=5).text
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(SPAN_METRIC) and 'service_name="' in line:
+            service = line.split('service_name="', 1)[1].split('"', 1)[0]
+            out[service] = out.get(service, 0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def completeness(out: Path, args: argparse.Namespace) -> dict:
+    rate, seconds = args.rate, args.completeness_seconds
+    log(f"completeness: {rate} requests/s for {seconds} s, counted in spans")
     counters = ("otelcol_receiver_accepted_spans", "otelcol_receiver_refused_spans",
                 "otelcol_exporter_sent_spans", "otelcol_exporter_send_failed_spans",
                 "otelcol_processor_dropped_spans")
     before = {c: collector_metric(c) for c in counters}
+    made_before = spans_made()
     users = max(1, rate // 2)
-    with Services(Variant("instrumented (defaults)"), out / "data" / "completeness",
+    with Services(next(v for v in VARIANTS if v.name == STACK), out / "data" / "completeness",
                   out / "logs-completeness") as services:
-        figures = segment_figures(out / "completeness", users, seconds, rate_per_user=rate / users)
+        figures = segment_figures(out / "completeness", users, seconds,
+                                  rate_per_user=rate / users)
         rss = services.rss_mb()
+        stack_rss = infra_rss()
     trace_ids = figures.pop("trace_ids")
-    log(f"completeness: checking {len(trace_ids)} traces in Jaeger")
-    found = JAEGER_API.count_found(trace_ids, deadline_s=60)
+    log(f"completeness: {len(trace_ids)} traces; waiting for them in Jaeger")
+    complete = JAEGER_API.count_found(trace_ids, deadline_s=60)
+    # span_metrics flushes every 5 s (infra/collector/config.yaml): wait past two flushes.
+    time.sleep(11)
+    made_after = spans_made()
+    made = {s: made_after.get(s, 0) - made_before.get(s, 0) for s in SERVICES}
+    stored: dict[str, int] = dict.fromkeys(SERVICES, 0)
+    missing_traces = 0
+    for trace_id in trace_ids:
+        trace = JAEGER_API.get_trace(trace_id)
+        if trace is None:
+            missing_traces += 1
+            continue
+        for span in trace.spans:
+            stored[span.service] = stored.get(span.service, 0) + 1
     after = {c: collector_metric(c) for c in counters}
     sdk_drops = sum(
         line.count("dropped") + line.count("Queue is full")
@@ -231,20 +354,23 @@ def completeness(out: Path, rate: int, seconds: int) -> dict:
         for line in (out / "logs-completeness" / f"{name}.log").read_text().splitlines())
     return {"target_rps": rate, "seconds": seconds, "achieved_rps": figures["rps"],
             "requests_ok": len(trace_ids), "failures": figures["failures"],
-            "traces_complete_in_jaeger": found,
-            "traces_incomplete_or_missing": len(trace_ids) - found,
+            "traces_complete_in_jaeger": complete, "traces_missing": missing_traces,
+            "spans_made_per_service": made, "spans_in_jaeger_per_service": stored,
+            "spans_lost": round(sum(made.values()) - sum(stored.values())),
             "collector": {c.removeprefix("otelcol_"): after[c] - before[c] for c in counters},
-            "sdk_log_lines_about_drops": sdk_drops, "services_rss_mb": rss}
+            "sdk_log_lines_about_drops": sdk_drops,
+            "rss_mb_under_load": {**stack_rss, **{f"{k} (bench copy)": v
+                                                  for k, v in rss.items()}}}
 
 
-def freshness(out: Path, samples: int) -> dict:
-    log(f"freshness: {samples} requests, one at a time")
+def freshness(out: Path, args: argparse.Namespace) -> dict:
+    log(f"freshness: {args.freshness_samples} requests, one at a time")
     delays = []
-    with Services(Variant("instrumented (defaults)"), out / "data" / "freshness",
+    with Services(next(v for v in VARIANTS if v.name == STACK), out / "data" / "freshness",
                   out / "logs") as _:
         client = httpx.Client(base_url=GATEWAY, timeout=10)
         sid = client.post("/api/sessions", json=NEW_SESSION).json()["session_id"]
-        for _ in range(samples):
+        for _ in range(args.freshness_samples):
             response = client.post(f"/api/sessions/{sid}/segments", json=CALM_SEGMENT)
             answered = time.monotonic()
             try:
@@ -254,45 +380,58 @@ def freshness(out: Path, samples: int) -> dict:
                 pass  # counted as it is: a delay past 30 s
             delays.append(time.monotonic() - answered)
     q = quantiles(delays, n=20, method="inclusive")  # never above the max
-    return {"samples": samples, "p50_s": round(median(delays), 3), "p95_s": round(q[18], 3),
-            "max_s": round(max(delays), 3), "delays_s": [round(d, 3) for d in delays]}
+    return {"samples": len(delays), "p50_s": round(median(delays), 3),
+            "p95_s": round(q[18], 3), "max_s": round(max(delays), 3),
+            "delays_s": [round(d, 3) for d in delays]}
+
+
+PHASES = {"startup": startup, "overhead": overhead, "profile": profile,
+          "completeness": completeness, "freshness": freshness}
+DEFAULT_PHASES = ["startup", "overhead", "completeness", "freshness"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--phases", default=",".join(DEFAULT_PHASES),
+                        help=f"comma-separated, from {list(PHASES)}")
+    parser.add_argument("--profile", action="store_true", default=bool(os.environ.get(
+        "PROFILE")), help="add the profile phase (make bench PROFILE=1)")
+    parser.add_argument("--variants", default=os.environ.get("VARIANTS", "core"),
+                        help=f"{list(VARIANT_SETS)} or names, comma-separated")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=15, help="per overhead run")
     parser.add_argument("--users", type=int, default=8)
-    parser.add_argument("--rate", type=int, default=int(os.environ.get("BENCH_RATE", 20)))
+    parser.add_argument("--rate", type=int, default=int(os.environ.get("BENCH_RATE", 40)))
     parser.add_argument("--completeness-seconds", type=int,
                         default=int(os.environ.get("BENCH_COMPLETENESS_S", 60)))
     parser.add_argument("--freshness-samples", type=int, default=40)
-    parser.add_argument("--only", choices=["startup", "overhead", "completeness", "freshness"])
     args = parser.parse_args(argv)
+    phases = [p for p in args.phases.split(",") if p]
+    if args.profile and "profile" not in phases:
+        phases.insert(phases.index("overhead") + 1 if "overhead" in phases else 0, "profile")
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown:
+        parser.error(f"unknown phase(s) {unknown}; known: {list(PHASES)}")
 
     out = ROOT / "reports" / time.strftime("bench-%Y%m%d-%H%M%S")
     out.mkdir(parents=True)
-    results: dict = {"machine": {"cores": os.cpu_count()}, "started": time.strftime("%c")}
+    results: dict = {"machine": {"cores": os.cpu_count()}, "started": time.strftime("%c"),
+                     "phases": phases, "variants": args.variants, "rounds": args.rounds}
     started = time.monotonic()
-    phases = [args.only] if args.only else ["startup", "overhead", "completeness", "freshness"]
-    if "startup" in phases:
-        results["startup"] = startup(out)
-    if "overhead" in phases:
-        results["infra_rss_mb_idle"] = infra_rss()
-        results["overhead"] = overhead(out, args.rounds, args.seconds, args.users)
-    if "completeness" in phases:
-        results["completeness"] = completeness(out, args.rate, args.completeness_seconds)
-        results["infra_rss_mb_after_load"] = infra_rss()
-    if "freshness" in phases:
-        results["freshness"] = freshness(out, args.freshness_samples)
+    results["rss_mb_idle"] = infra_rss()
+    for phase in phases:
+        results[phase] = PHASES[phase](out, args)
+        (out / "results.json").write_text(json.dumps(results, indent=2))
     results["duration_s"] = round(time.monotonic() - started)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     from bench.report import plots, summary
 
     plots(results, out)
-    print(summary(results))
-    log(f"done in {results['duration_s']} s: {out.relative_to(ROOT)}/results.json and *.png")
+    report = summary(results)
+    (out / "report.md").write_text(report + "\n")
+    print(report)
+    log(f"done in {results['duration_s']} s: {out.relative_to(ROOT)}/report.md")
     return 0
 
 
