@@ -419,8 +419,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"machine": {"cores": os.cpu_count()}, "started": time.strftime("%c"),
                      "phases": phases, "variants": args.variants, "rounds": args.rounds}
     started = time.monotonic()
-    results["rss_mb_idle"] = infra_rss()
     for phase in phases:
+        if phase != "startup" and "rss_mb_idle" not in results:
+            results["rss_mb_idle"] = infra_rss()  # the stack up, before any load
         results[phase] = PHASES[phase](out, args)
         (out / "results.json").write_text(json.dumps(results, indent=2))
     results["duration_s"] = round(time.monotonic() - started)
