@@ -322,6 +322,9 @@ def completeness(out: Path, args: argparse.Namespace) -> dict:
     counters = ("otelcol_receiver_accepted_spans", "otelcol_receiver_refused_spans",
                 "otelcol_exporter_sent_spans", "otelcol_exporter_send_failed_spans",
                 "otelcol_processor_dropped_spans")
+    # The previous phase's last spans reach span_metrics' counters at its next flush
+    # (every 5 s, infra/collector/config.yaml): let two flushes pass before counting.
+    time.sleep(11)
     before = {c: collector_metric(c) for c in counters}
     made_before = spans_made()
     users = max(1, rate // 2)
