@@ -31,6 +31,7 @@ from services.feedback.api import app as feedback_app
 from services.gateway.api import app as gateway_app
 from services.session.api import app as session_app
 from services.session.store import SessionStore
+from services.telemetry.distro import INSTRUMENT_KWARGS
 
 EXPORTER = InMemorySpanExporter()
 _provider = TracerProvider()
@@ -40,8 +41,9 @@ SQLite3Instrumentor().instrument()
 # httpx is instrumented per client (in _asgi below), never globally: pytest imports this
 # file even when it runs only the e2e tests, whose own httpx calls must stay untraced so
 # that the traceparent a test sends is the one the gateway sees.
+# The same arguments the stack's distro gives the FastAPI instrumentor (no send/receive spans).
 for _app in (gateway_app, session_app, feedback_app):
-    FastAPIInstrumentor.instrument_app(_app, exclude_spans=["receive", "send"])
+    FastAPIInstrumentor.instrument_app(_app, **INSTRUMENT_KWARGS["fastapi"])
 
 
 @pytest.fixture
