@@ -98,8 +98,6 @@ VARIANTS = [
             "the collector)", env={"OTEL_METRICS_EXPORTER": "none"}, keeps_value=False),
     Variant("batch 2048 every 1 s", "bigger, rarer exports (traces appear up to 1 s later)",
             env={"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2048", "OTEL_BSP_SCHEDULE_DELAY": "1000"}),
-    Variant("no sqlite3 spans", "DB spans off: a floor, not an option",
-            env={"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "sqlite3"}, keeps_value=False),
     Variant("sampler off", "no span recorded: what the wrappers cost alone (a floor)",
             env={"OTEL_TRACES_SAMPLER": "always_off"}, keeps_value=False),
 ]
