@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=15, help="per overhead run")
     parser.add_argument("--users", type=int, default=8)
-    parser.add_argument("--rate", type=int, default=int(os.environ.get("BENCH_RATE", 40)))
+    parser.add_argument("--rate", type=int, default=int(os.environ.get("BENCH_RATE", 50)))
     parser.add_argument("--completeness-seconds", type=int,
                         default=int(os.environ.get("BENCH_COMPLETENESS_S", 60)))
     parser.add_argument("--freshness-samples", type=int, default=40)
