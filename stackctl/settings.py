@@ -9,21 +9,30 @@ wins, as it does for compose.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def dotenv() -> dict[str, str]:
-    """The file's values alone (no environment overrides)."""
-    values = {}
-    for line in (ROOT / ".env").read_text().splitlines():
+def read_env(path: Path, known: dict[str, str] | None = None) -> dict[str, str]:
+    """KEY=value lines; `${NAME}` in a value is replaced as compose and make do (from the
+    lines above it, then from `known`)."""
+    values: dict[str, str] = {}
+    context = dict(known or {})
+    for line in path.read_text().splitlines():
         line = line.strip()
         if line and not line.startswith("#") and "=" in line:
             key, value = line.split("=", 1)
-            values[key.strip()] = value.strip()
+            value = re.sub(r"\$\{(\w+)\}", lambda m: context.get(m[1], ""), value.strip())
+            values[key.strip()] = context[key.strip()] = value
     return values
+
+
+def dotenv() -> dict[str, str]:
+    """The file's values alone (no environment overrides)."""
+    return read_env(ROOT / ".env")
 
 
 def settings() -> dict[str, str]:

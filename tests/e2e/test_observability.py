@@ -4,6 +4,7 @@ redaction, log correlation, sampling, and `make doctor` on a healthy and a broke
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -295,8 +296,11 @@ def test_tail_sampling_keeps_errors_and_slow_traces_only(
 # --- make doctor -----------------------------------------------------------------------------
 
 def doctor() -> subprocess.CompletedProcess[str]:
+    # A bare environment (no PATH) but the stack's coordinates: which mode, which engine
+    # and which images (the doctor asks compose about the unpublished services).
+    stack = {k: os.environ[k] for k in ("STACK", "DOCKER_HOST", "IMAGES") if k in os.environ}
     return subprocess.run([sys.executable, "-m", "stackctl.doctor"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, env={"COLUMNS": "200", "PATH": ""})
+                          text=True, timeout=120, env={"COLUMNS": "200", "PATH": "", **stack})
 
 
 def test_doctor_on_a_healthy_stack(gateway: httpx.Client) -> None:

@@ -1,6 +1,6 @@
 """The compose stack is locked down, checked on the resolved model (`docker-compose config`).
 
-- only the gateway, the Jaeger UI, the OTLP receivers and the metrics/debug ports are
+- only the gateway, the Jaeger UI, the OTLP receivers and the metrics/debug/health ports are
   published, all bound to BIND_ADDRESS (127.0.0.1 by default); session and feedback are not;
 - every container: no-new-privileges, all capabilities dropped, a read-only root
   filesystem, a memory limit, a healthcheck; images pinned to a version;
@@ -24,6 +24,7 @@ PUBLISHED = {
     "jaeger": {ENV["JAEGER_UI_PORT"]},
     "otel-collector": {ENV["OTLP_GRPC_PORT"], ENV["OTLP_HTTP_PORT"],
                        ENV["COLLECTOR_PROMETHEUS_PORT"], ENV["ZPAGES_PORT"],
+                       ENV["COLLECTOR_HEALTH_PORT"], ENV["COLLECTOR_TELEMETRY_PORT"],
                        ENV["PROMETHEUS_PORT"]},
 }
 

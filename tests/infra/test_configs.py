@@ -41,8 +41,9 @@ def test_compose_file_is_valid() -> None:
 def test_images_are_the_releases_we_build() -> None:
     services = stack.compose_model()["services"]
     assert services["jaeger"]["image"] == f"jaegertracing/jaeger:{ENV['JAEGER_VERSION']}"
-    assert services["otel-collector"]["build"]["args"]["OTELCOL_VERSION"] == ENV[
-        "OTELCOL_VERSION"]
+    assert services["otel-collector"]["build"]["args"]["COLLECTOR_IMAGE"] == (
+        f"otel/opentelemetry-collector-contrib:{ENV['OTELCOL_VERSION']}")
+    assert services["prometheus"]["image"] == f"prom/prometheus:v{ENV['PROMETHEUS_VERSION']}"
     assert services["gateway"]["build"]["args"]["PYTHON_IMAGE"].startswith("python:3.11.")
     manifest = (ROOT / "infra/builds/otelcol/manifest.yaml").read_text()
     assert f"version: {ENV['OTELCOL_VERSION']}" in manifest

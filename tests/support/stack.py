@@ -12,8 +12,8 @@ import os
 import subprocess
 import sys
 import tarfile
-from pathlib import Path
 
+from stackctl import compose
 from stackctl.collector_metrics import collector_metric  # noqa: F401  (re-exported for tests)
 from stackctl.local import rss_mb as rss_mb_of
 from stackctl.local import supervisorctl
@@ -25,11 +25,12 @@ def stack_mode() -> str:
 
 
 def _compose(*args: str) -> list[str]:
-    return [str(Path(sys.executable).parent / "docker-compose"), *args]
+    return compose.command(*args)
 
 
 def _run(args: list[str]) -> None:
-    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env=compose.environment())
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
 
@@ -54,6 +55,7 @@ def collector_file(name: str) -> str:
     if stack_mode() == "compose":
         # The collector image has no shell or cat: copy the file out (a tar stream).
         out = subprocess.run(_compose("cp", f"otel-collector:/var/lib/otelcol/{name}", "-"),
+                             env=compose.environment(),
                              cwd=ROOT, capture_output=True, timeout=60)
         with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tar:
             member = tar.extractfile(tar.getmembers()[0])
@@ -75,7 +77,8 @@ def restart_with(services: list[str], env: dict[str, str]) -> None:
     else:
         args = [sys.executable, "-m", "stackctl.local", "restart", *services]
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=180,
-                            env=full_env)
+                            env=compose.environment(full_env) if stack_mode() == "compose"
+                            else full_env)
     if result.returncode != 0:
         raise RuntimeError(f"restart of {services} failed:\n{result.stdout}\n{result.stderr}")
 
@@ -84,6 +87,7 @@ def service_log(name: str) -> str:
     """Everything the service wrote to stdout/stderr (local log file, or compose logs)."""
     if stack_mode() == "compose":
         return subprocess.run(_compose("logs", "--no-color", name), cwd=ROOT,
+                              env=compose.environment(),
                               capture_output=True, text=True, timeout=60).stdout
     path = ROOT / "var" / "log" / f"{name}.log"
     return path.read_text(errors="replace") if path.exists() else ""
