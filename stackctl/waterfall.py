@@ -3,11 +3,13 @@
     make trace ID=<trace id>                   # one trace
     make slowest N=10 SERVICE=gateway          # the slowest recent traces, one line each
 
-For headless machines, and for local mode, whose Jaeger has no web UI. Each row: service,
-operation (indented under its parent), start offset, duration, a bar on the trace's time
-axis, errors in red, and the critical path marked with ●: the chain of spans that the
-request's end actually waited for (Jaeger's own definition: from the end of a span, step
-to the child that finished last before that point, and repeat).
+For headless machines, and for local mode, whose Jaeger has no web UI. One line per span,
+whatever the terminal's width: service, operation (indented under its parent, cut with
+an ellipsis when it does not fit), start offset, duration, a bar on the trace's time axis
+(narrow terminals drop the bar, then the offset), errors in red, and the critical path
+marked with ●: the chain of spans that the request's end actually waited for (the Jaeger
+UI's definition: from a span, step into the child that finished last; from there, to the
+child that finished last before that one started, and so on).
 """
 
 from __future__ import annotations
@@ -16,35 +18,41 @@ import argparse
 import sys
 
 import httpx
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
 from stackctl.jaeger import Jaeger, Span, Trace
 from stackctl.settings import endpoints
 
-BAR_WIDTH = 40
+MAX_BAR_WIDTH = 40
+MIN_BAR_WIDTH = 12
+MIN_OPERATION_WIDTH = 24
 
 
 def critical_path(trace: Trace) -> set[str]:
-    """Span ids on the critical path (Jaeger UI's algorithm, simplified for clock skew)."""
+    """Span ids on the critical path, as the Jaeger UI computes it: from a span, step into
+    the child that finished last; back from it, the next step is the child that finished
+    last *before that child started* (overlapping siblings ran in parallel: not critical)."""
     path: set[str] = set()
 
-    def walk(span: Span, until_us: int) -> None:
+    def end(span: Span) -> int:
+        return span.start_us + span.duration_us
+
+    def walk(span: Span) -> None:
         path.add(span.span_id)
-        children = sorted(
-            (c for c in trace.children(span) if c.start_us < until_us),
-            key=lambda c: c.start_us + c.duration_us,
-            reverse=True,
-        )
-        cursor = until_us
-        for child in children:
-            child_end = min(child.start_us + child.duration_us, cursor)
-            if child_end <= cursor and child.start_us < cursor:
-                walk(child, child_end)
-                cursor = child.start_us
+        children = trace.children(span)
+        cursor: int | None = None
+        while True:
+            earlier = [c for c in children if cursor is None or end(c) < cursor]
+            if not earlier:
+                return
+            last = max(earlier, key=end)
+            walk(last)
+            cursor = last.start_us
+
     for root in roots(trace):
-        walk(root, root.start_us + root.duration_us)
+        walk(root)
     return path
 
 
@@ -67,33 +75,43 @@ def ordered(trace: Trace) -> list[tuple[int, Span]]:
     return rows
 
 
-def bar(span: Span, start_us: int, total_us: int) -> Text:
+def bar(span: Span, start_us: int, total_us: int, width: int) -> Text:
     total = max(total_us, 1)
-    left = int((span.start_us - start_us) / total * BAR_WIDTH)
-    width = max(1, round(span.duration_us / total * BAR_WIDTH))
-    left = min(left, BAR_WIDTH - 1)
-    width = min(width, BAR_WIDTH - left)
-    style = "red" if span.error else "cyan"
-    return Text(" " * left) + Text("█" * width, style=style)
+    left = min(int((span.start_us - start_us) / total * width), width - 1)
+    size = min(max(1, round(span.duration_us / total * width)), width - left)
+    return Text(" " * left) + Text("█" * size, style="red" if span.error else "cyan")
 
 
-def render(trace: Trace, jaeger_url: str) -> Table:
+def _grid(width: int) -> Table:
+    """A borderless table exactly `width` columns wide: one line per row, always (a cell
+    that does not fit is cut with an ellipsis, never wrapped)."""
+    return Table(box=None, padding=(0, 1), pad_edge=False, width=width, header_style="bold",
+                 show_edge=False)
+
+
+def render(trace: Trace, jaeger_url: str, width: int = 120) -> Group:
+    """The waterfall, `width` columns wide: one line per span. Narrow terminals lose the
+    timeline first, then the start offset; the operation is cut, never wrapped."""
     start = min(s.start_us for s in trace.spans)
     end = max(s.start_us + s.duration_us for s in trace.spans)
     critical = critical_path(trace)
-    services = sorted(trace.services)
-    table = Table(
-        title=f"trace {trace.trace_id}  ·  {(end - start) / 1000:.1f} ms  ·  "
-              f"{len(trace.spans)} spans  ·  {', '.join(services)}",
-        caption=f"● critical path   red: error   {jaeger_url}/trace/{trace.trace_id}",
-        show_lines=False, header_style="bold",
-    )
-    table.add_column("", width=1)
-    table.add_column("service")
-    table.add_column("operation", overflow="fold")
-    table.add_column("offset ms", justify="right")
-    table.add_column("ms", justify="right")
-    table.add_column("timeline", no_wrap=True)
+    service_w = min(max(len(s) for s in trace.services), 12)
+    numbers_w = 8  # "12345.6" and a gap
+    fixed = 1 + service_w + 2 * numbers_w + 2 * 4  # marker, service, two numbers, gaps
+    # The operation gets two thirds of what is left, the timeline a third (up to 40).
+    bar_w = min(MAX_BAR_WIDTH, (width - fixed) // 3)
+    show_bar = bar_w >= MIN_BAR_WIDTH
+    show_offset = show_bar or width - fixed + numbers_w >= MIN_OPERATION_WIDTH + 8
+
+    table = _grid(width)
+    table.add_column("", width=1, no_wrap=True)
+    table.add_column("service", width=service_w, no_wrap=True, overflow="ellipsis")
+    table.add_column("operation", no_wrap=True, overflow="ellipsis", ratio=1)
+    if show_offset:
+        table.add_column("start ms", justify="right", no_wrap=True, width=numbers_w)
+    table.add_column("ms", justify="right", no_wrap=True, width=numbers_w)
+    if show_bar:
+        table.add_column("timeline", no_wrap=True, width=bar_w)
     for depth, span in ordered(trace):
         operation = Text("  " * depth + span.operation)
         if span.kind in ("server", "client"):
@@ -105,36 +123,45 @@ def render(trace: Trace, jaeger_url: str) -> Table:
                 operation.append(f"  ✗ {message}", style="red")
         if "demo.scenario" in span.tags:
             operation.append(f"  ⚑ {span.tags['demo.scenario']}", style="yellow")
-        table.add_row(
-            "●" if span.span_id in critical else "",
-            span.service,
-            operation,
-            f"{(span.start_us - start) / 1000:.1f}",
-            f"{span.duration_us / 1000:.1f}",
-            bar(span, start, end - start),
-        )
-    return table
+        row: list[str | Text] = ["●" if span.span_id in critical else "", span.service,
+                                 operation]
+        if show_offset:
+            row.append(f"{(span.start_us - start) / 1000:.1f}")
+        row.append(f"{span.duration_us / 1000:.1f}")
+        if show_bar:
+            row.append(bar(span, start, end - start, bar_w))
+        table.add_row(*row)
+    title = Text(f"trace {trace.trace_id}", style="bold")
+    summary = Text(f"{(end - start) / 1000:.1f} ms · {len(trace.spans)} spans · "
+                   f"{', '.join(sorted(trace.services))}", overflow="ellipsis", no_wrap=True)
+    legend = Text("● critical path   red: error", style="dim", no_wrap=True)
+    return Group(title, summary, table, legend)
 
 
-def slowest(jaeger: Jaeger, service: str, n: int, lookback: str) -> Table:
+def slowest(jaeger: Jaeger, service: str, n: int, lookback: str, width: int = 120) -> Group:
     traces = jaeger.find_traces(service, limit=max(n * 5, 50), lookback=lookback)
     rows = []
     for trace in traces:
         start = min(s.start_us for s in trace.spans)
         end = max(s.start_us + s.duration_us for s in trace.spans)
-        root = roots(trace)[0]
-        rows.append((end - start, trace, root))
+        rows.append((end - start, trace, roots(trace)[0]))
     rows.sort(key=lambda r: r[0], reverse=True)
-    table = Table(title=f"slowest {n} traces touching {service} (last {lookback})")
-    for column in ("duration ms", "root", "spans", "errors", "trace id"):
-        table.add_column(column, justify="right" if column != "root" else "left")
+    table = _grid(width)
+    table.add_column("ms", justify="right", no_wrap=True, width=9)
+    # The trace id is what you copy into `make trace ID=...`: never cut.
+    table.add_column("trace id", no_wrap=True, width=32)
+    table.add_column("spans", justify="right", no_wrap=True, width=5)
+    table.add_column("err", justify="right", no_wrap=True, width=3)
+    table.add_column("root span", no_wrap=True, overflow="ellipsis", ratio=1)
     for duration, trace, root in rows[:n]:
         errors = sum(s.error for s in trace.spans)
-        table.add_row(f"{duration / 1000:.1f}", f"{root.service}: {root.operation}",
-                      str(len(trace.spans)), Text(str(errors), style="red" if errors else ""),
-                      trace.trace_id)
-    table.caption = "make trace ID=<trace id> shows one as a waterfall"
-    return table
+        table.add_row(f"{duration / 1000:.1f}", trace.trace_id, str(len(trace.spans)),
+                      Text(str(errors), style="red" if errors else ""),
+                      f"{root.service}: {root.operation}")
+    title = Text(f"slowest {n} traces touching {service} (last {lookback})", style="bold",
+                 no_wrap=True, overflow="ellipsis")
+    return Group(title, table, Text("make trace ID=<trace id> shows one as a waterfall",
+                                     style="dim"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,9 +186,12 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(f"[red]trace {args.trace_id} not found in Jaeger at "
                               f"{args.jaeger}[/red] (evicted, or not exported yet?)")
                 return 1
-            console.print(render(trace, args.jaeger))
+            console.print(render(trace, args.jaeger, console.width))
+            # A URL is never cut: let the terminal wrap it, so it stays one copyable line.
+            console.print(f"{args.jaeger}/trace/{trace.trace_id}", soft_wrap=True)
         else:
-            console.print(slowest(jaeger, args.service, args.n, args.lookback))
+            console.print(slowest(jaeger, args.service, args.n, args.lookback,
+                                  console.width))
     except httpx.HTTPError as exc:
         console.print(f"[red]cannot query Jaeger at {args.jaeger}: {exc}[/red] "
                       "(is the stack up? `make status`)")
