@@ -5,20 +5,34 @@ Spans are exported asynchronously (SDK batch -> collector batch -> Jaeger), so a
 fills in over a few hundred milliseconds: `wait_for_trace(s)` poll with a deadline, say
 what they wait for, and fail with what they last saw. `complete` is the one definition
 of "the whole segment trace is there".
+
+A trace can satisfy a test's condition before all of it has arrived (a late retry, an
+extra call), so a wait returns the trace only once it has *settled*, by span counts, not
+by time: after the condition holds, every span the collector had accepted by then has
+left it for Jaeger and every span Jaeger had accepted has been stored (their own
+counters), and a re-read finds the same number of spans. Each service's SDK exports its
+spans in the order they ended, so a settled trace also holds every span that ended
+before its last one.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from stackctl.collector_metrics import metric_sum
+from stackctl.settings import endpoints
 from stackctl.topology import EDGES, SEGMENT_SERVER_SPANS_MIN, SERVICES
-from stackctl.wait import wait_until
+from stackctl.wait import WaitTimeout, wait_until
 
 DEFAULT_DEADLINE_S = 15.0
+# Tail sampling drops spans on purpose, so the collector's counters never balance then:
+# past this, a settle goes on without them (and says so nowhere: the re-read still counts).
+BARRIER_LIMIT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -116,10 +130,55 @@ def complete(trace: Trace, server_spans: int = SEGMENT_SERVER_SPANS_MIN) -> bool
             and len(trace.find(kind="server")) >= server_spans)
 
 
+# The two hops between the services' SDKs and Jaeger's store: (whose counters, the
+# exporter that passes spans on to the next hop).
+HOPS = (("collector_metrics", "otlp_grpc/jaeger"), ("jaeger_metrics", "jaeger_storage_exporter"))
+
+
+def _exporter_sum(text: str, name: str, exporter: str) -> float:
+    pattern = (rf'^{name}(?:_total)?{{[^}}]*exporter="{re.escape(exporter)}"[^}}]*}}'
+               rf"\s+([0-9.e+-]+)$")
+    return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.M))
+
+
+def _hop(url: str, exporter: str) -> tuple[float, float] | None:
+    """(spans accepted, spans passed on or failed) by one hop, from its own metrics; None
+    when they cannot be read (compose does not publish Jaeger's)."""
+    try:
+        text = httpx.get(url, timeout=2).text
+    except httpx.HTTPError:
+        return None
+    passed = sum(_exporter_sum(text, name, exporter) for name in
+                 ("otelcol_exporter_sent_spans", "otelcol_exporter_send_failed_spans"))
+    return metric_sum(text, "otelcol_receiver_accepted_spans"), passed
+
+
 class Jaeger:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
         self.http = httpx.Client(base_url=base_url, timeout=5.0)
+
+    def barrier(self, limit_s: float = BARRIER_LIMIT_S) -> None:
+        """Return once every span the collector had accepted when called has left it, and
+        then every span Jaeger had accepted by that point is stored (a watermark on their
+        counters: it holds under a steady load too)."""
+        urls = endpoints()
+        for attribute, exporter in HOPS:
+            url = getattr(urls, attribute)
+            counts = _hop(url, exporter)
+            if counts is None:
+                continue
+            mark = counts[0]
+
+            def passed(url: str = url, exporter: str = exporter, mark: float = mark) -> bool:
+                now = _hop(url, exporter)
+                return now is None or now[1] >= mark
+
+            try:
+                wait_until(passed, f"the spans accepted at {url} to be passed on", limit_s,
+                           0.05)
+            except WaitTimeout:
+                return  # spans dropped on purpose (tail sampling): nothing to wait for
 
     def get_trace(self, trace_id: str) -> Trace | None:
         response = self.http.get(f"/api/traces/{trace_id}")
@@ -135,9 +194,12 @@ class Jaeger:
         until: Callable[[Trace], bool] = complete,
         what: str = "the complete segment trace",
         deadline_s: float = DEFAULT_DEADLINE_S,
+        settle: bool = True,
     ) -> Trace:
-        """Poll until the trace satisfies `until`; fail naming `what` was awaited."""
-        return self.wait_for_traces([trace_id], until, what, deadline_s)[trace_id]
+        """Poll until the trace satisfies `until` (and has settled, unless `settle` is
+        False: for figures of when it first did); fail naming `what` was awaited."""
+        return self.wait_for_traces([trace_id], until, what, deadline_s,
+                                    settle=settle)[trace_id]
 
     def wait_for_traces(
         self,
@@ -146,6 +208,7 @@ class Jaeger:
         what: str = "the complete segment traces",
         deadline_s: float = DEFAULT_DEADLINE_S,
         interval_s: float = 0.2,
+        settle: bool = True,
     ) -> dict[str, Trace]:
         """Poll until every trace satisfies `until`; fail naming `what` and the traces
         still missing (the first one as last seen)."""
@@ -172,8 +235,24 @@ class Jaeger:
             return (f"{len(missing)} of {len(wanted)} not there yet; trace {missing[0]}:\n"
                     + (first.describe() if first else "  (trace not found)"))
 
-        wait_until(all_found, f"{what} ({len(wanted)} trace(s)) in Jaeger at "
-                              f"{self.base_url}", deadline_s, interval_s, seen)
+        description = f"{what} ({len(wanted)} trace(s)) in Jaeger at {self.base_url}"
+        wait_until(all_found, description, deadline_s, interval_s, seen)
+        return self._settled(found, until, description, deadline_s) if settle else found
+
+    def _settled(self, found: dict[str, Trace], until: Callable[[Trace], bool],
+                 what: str, deadline_s: float) -> dict[str, Trace]:
+        """Re-read the traces after a barrier until no span count changes across one."""
+        def unchanged() -> bool:
+            self.barrier()
+            changed = False
+            for trace_id, trace in list(found.items()):
+                again = self.get_trace(trace_id)
+                if again is not None and until(again) and len(again.spans) != len(trace.spans):
+                    found[trace_id] = again
+                    changed = True
+            return not changed
+
+        wait_until(unchanged, f"{what}: span counts to settle", deadline_s, 0.0)
         return found
 
     def count_found(self, trace_ids: Iterable[str], deadline_s: float,
@@ -183,7 +262,7 @@ class Jaeger:
         wanted = list(trace_ids)
         try:
             return len(self.wait_for_traces(wanted, until, deadline_s=deadline_s,
-                                            interval_s=0.5))
+                                            interval_s=0.5, settle=False))
         except AssertionError:
             return sum(1 for t in wanted
                        if (trace := self.get_trace(t)) is not None and until(trace))

@@ -57,6 +57,7 @@ class Endpoints:
     otlp_grpc: str
     collector_health: str
     collector_metrics: str  # the collector's own counters (otelcol_*)
+    jaeger_metrics: str  # Jaeger's own counters (its receiver and storage exporter)
     exporter_metrics: str  # what Prometheus scrapes: span metrics, services' metrics
     zpages: str
     prometheus: str
@@ -82,6 +83,7 @@ def endpoints() -> Endpoints:
         otlp_grpc=url("OTLP_GRPC_PORT"),
         collector_health=url("COLLECTOR_HEALTH_PORT", "/"),
         collector_metrics=url("COLLECTOR_TELEMETRY_PORT", "/metrics"),
+        jaeger_metrics=url("JAEGER_TELEMETRY_PORT", "/metrics"),
         exporter_metrics=url("COLLECTOR_PROMETHEUS_PORT", "/metrics"),
         zpages=url("ZPAGES_PORT"),
         prometheus=url("PROMETHEUS_PORT"),

@@ -10,7 +10,13 @@ import pytest
 
 from stackctl.jaeger import Jaeger, Trace
 from stackctl.sample import SEGMENT
-from tests.support.stack import Endpoints, start_service, stop_service
+from tests.support.stack import (
+    Endpoints,
+    pause_service,
+    resume_service,
+    start_service,
+    stop_service,
+)
 
 UNKNOWN = "0123456789abcdef0123456789abcdef"
 
@@ -119,3 +125,23 @@ def test_feedback_down_is_503_naming_feedback(
         assert response.json()["error"]["dependency"] == "feedback"
     finally:
         start_service("feedback")
+
+
+def test_hung_session_is_503_naming_it_at_the_3s_budget(
+    gateway: httpx.Client, session_id: str
+) -> None:
+    """A stopped service refuses connections at once; a hung one accepts them and never
+    answers. Only the second reaches the gateway's 3 s budget (DEFAULT_TIMEOUT_S)."""
+    pause_service("session")
+    try:
+        started = time.monotonic()
+        response = gateway.post(f"/api/sessions/{session_id}/segments", json=SEGMENT)
+        elapsed = time.monotonic() - started
+    finally:
+        resume_service("session")
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["dependency"] == "session"
+    assert "no answer within 3s" in error["message"], error
+    # It waited for the budget (the call really was in flight), and not a moment longer.
+    assert 2.9 <= elapsed < 3.5, f"503 after {elapsed:.2f}s; the budget is 3 s"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from stackctl.jaeger import Jaeger, complete
+from stackctl.local import Processes, compose_model, to_local
 from stackctl.sample import CALM_SEGMENT, NEW_SESSION
 from stackctl.topology import SERVICES
 from stackctl.wait import wait_until
@@ -26,11 +28,23 @@ from tests.support.stack import (
     collector_metric,
     rss_mb,
     service_log,
+    setting,
+    stack_mode,
     start_service,
     stop_service,
 )
 
 OUTAGE_S = 20
+# A new request's whole trace after the collector is back: 0.6-1.2 s measured (OTLP/HTTP).
+RECOVERY_BOUND_S = 2.0
+# The SDKs' exporters back off between retries (1 s, 2 s, ... per batch): about one
+# warning a second across traces, logs and metrics (21-24 in 20 s measured). One per
+# request or per span, the flood this guards against, would be hundreds.
+WARNINGS_PER_OUTAGE_SECOND = 1.5
+# Resident memory may move by a megabyte or two as Python's allocator takes new arenas; a
+# leak of 1 KB per request grows it by ~2.4 MB in a 3-minute soak's last two minutes
+# (~20 requests/s), ~11 MB in the 10-minute one.
+RSS_GROWTH_BOUND_MB = 3.0
 
 
 def report(name: str, figures: dict) -> None:
@@ -59,16 +73,9 @@ def test_collector_outage_breaks_no_request(endpoints: Endpoints, jaeger: Jaeger
             outage = load.between(*load.hold(OUTAGE_S))
         finally:
             start_service("otel-collector")
-        # Spans flow again: a request made as the collector is back is in Jaeger within
-        # 10 s (the SDKs' exporters are between retries, with backoff, when it returns).
-        healthy_at = time.monotonic()
-        with httpx.Client(base_url=endpoints.gateway, timeout=10) as client:
-            sid = client.post("/api/sessions", json=NEW_SESSION).json()["session_id"]
-            trace_id = client.post(f"/api/sessions/{sid}/segments",
-                                   json=CALM_SEGMENT
-                                   ).headers["x-trace-id"]
-        jaeger.wait_for_trace(trace_id, complete, "a trace after the collector came back", 10)
-        recovered_s = time.monotonic() - healthy_at
+        # Spans flow again: a request made as the collector is back is whole in Jaeger
+        # within RECOVERY_BOUND_S (OTLP/HTTP: the next export simply succeeds).
+        recovered_s = recovery_s(endpoints.gateway, jaeger, time.monotonic(), 10)
         after = load.between(*load.hold(3))
 
     everything = baseline + outage + after
@@ -78,14 +85,66 @@ def test_collector_outage_breaks_no_request(endpoints: Endpoints, jaeger: Jaeger
     bound = max(2 * p99(baseline), p99(baseline) + 0.15)
     assert p99(outage) <= bound, f"p99 {p99(outage):.3f}s in the outage, bound {bound:.3f}s"
     warnings = export_warnings("gateway") - warnings_before
-    assert warnings <= 60, f"{warnings} export warnings from gateway in {OUTAGE_S}s"
     report("collector_outage", {
         "requests": len(everything), "failed": 0,
         "baseline_p99_ms": round(p99(baseline) * 1000, 1),
         "outage_p99_ms": round(p99(outage) * 1000, 1),
         "gateway_export_warnings": warnings,
-        "recovered_trace_s": round(recovered_s, 1),
+        "recovered_trace_s": round(recovered_s, 2),
     })
+    assert warnings <= WARNINGS_PER_OUTAGE_SECOND * OUTAGE_S, \
+        f"{warnings} export warnings from gateway in {OUTAGE_S}s"
+    assert recovered_s <= RECOVERY_BOUND_S, \
+        f"a new trace took {recovered_s:.2f}s to reach Jaeger after the collector was back"
+
+
+def recovery_s(gateway_url: str, jaeger: Jaeger, healthy_at: float, deadline_s: float) -> float:
+    """Seconds from `healthy_at` until a request made now is whole in Jaeger."""
+    with httpx.Client(base_url=gateway_url, timeout=10) as client:
+        sid = client.post("/api/sessions", json=NEW_SESSION).json()["session_id"]
+        trace_id = client.post(f"/api/sessions/{sid}/segments", json=CALM_SEGMENT
+                               ).headers["x-trace-id"]
+    # No settle here: the figure is when the trace is first whole, not the barrier after.
+    jaeger.wait_for_traces([trace_id], complete, "a trace after the collector came back",
+                           deadline_s, 0.05, settle=False)
+    return time.monotonic() - healthy_at
+
+
+def test_otlp_http_export_recovers_much_faster_than_grpc(endpoints: Endpoints, jaeger: Jaeger,
+                                                         tmp_path: Path) -> None:
+    """Why docker-compose.yml sets OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf: through the
+    same collector outage, copies of the services exporting over gRPC (the distro's
+    default; BENCH_*_PORT) take several times longer to deliver a new trace."""
+    if stack_mode() == "compose":
+        pytest.skip("runs copies of the services as local processes (local mode)")
+    ports = {f"{s.upper()}_PORT": setting(f"BENCH_{s.upper()}_PORT") for s in SERVICES}
+    programs = [p for p in to_local(compose_model(ports)) if p.name in SERVICES]
+    for p in programs:
+        p.environment.update({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                              "OTEL_EXPORTER_OTLP_ENDPOINT": endpoints.otlp_grpc,
+                              "SESSION_DB_PATH": str(tmp_path / "session.db")})
+    grpc_gateway = f"http://127.0.0.1:{ports['GATEWAY_PORT']}"
+    seconds: dict[str, float] = {}
+    with Processes(programs, tmp_path / "logs"), Load(endpoints.gateway, workers=1) as load, \
+            Load(grpc_gateway, workers=1):
+        load.hold(3)
+        stop_service("otel-collector")
+        try:
+            load.hold(OUTAGE_S)
+        finally:
+            start_service("otel-collector")
+        healthy_at = time.monotonic()
+        threads = [threading.Thread(target=lambda name=name, url=url: seconds.__setitem__(
+                       name, recovery_s(url, jaeger, healthy_at, 30)))
+                   for name, url in (("http", endpoints.gateway), ("grpc", grpc_gateway))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    report("export_protocol_recovery", {k: round(v, 2) for k, v in seconds.items()})
+    assert set(seconds) == {"http", "grpc"}, f"a trace never arrived: {seconds}"
+    assert seconds["http"] <= RECOVERY_BOUND_S, seconds
+    assert seconds["grpc"] > 3 * seconds["http"], seconds
 
 
 def test_jaeger_outage_spans_wait_in_the_collector(endpoints: Endpoints, jaeger: Jaeger) -> None:
@@ -171,12 +230,15 @@ def test_slow_downstream_times_out_without_piling_up(endpoints: Endpoints) -> No
         "requests": len(slow), "all_503": True, "worst_s": round(worst, 2),
         "rss_mb_before": [round(x, 1) for x in rss_before],
         "rss_mb_after": [round(x, 1) for x in rss_after]})
-    assert rss_after[0] - rss_before[0] < 40 and rss_after[1] - rss_before[1] < 40
+    # Flat: what the abandoned calls held is freed (80.5 -> 80.5 and 80.9 -> 81.5 MB measured).
+    growth = max(rss_after[0] - rss_before[0], rss_after[1] - rss_before[1])
+    assert growth <= RSS_GROWTH_BOUND_MB, f"RSS grew {growth:.1f} MB: {rss_before} -> {rss_after}"
 
 
 @pytest.mark.soak
 def test_soak(endpoints: Endpoints) -> None:
-    """About 10 minutes at a moderate load: zero errors, flat memory (make test-soak)."""
+    """Steady load for SOAK_MINUTES (10 in `make test-soak`, 3 in .ci/run): zero errors,
+    and resident memory flat after the first minute."""
     minutes = float(os.environ.get("SOAK_MINUTES", "10"))
     with Load(endpoints.gateway, workers=3, pause_s=0.1) as load:
         load.hold(60)
@@ -188,7 +250,7 @@ def test_soak(endpoints: Endpoints) -> None:
                     "rss_mb_at_1_min": early, "rss_mb_at_end": late})
     assert not errors
     for service in SERVICES:
-        assert late[service] <= early[service] * 1.25 + 10, (service, early, late)
+        assert late[service] - early[service] <= RSS_GROWTH_BOUND_MB, (service, early, late)
 
 
 def test_report_folder_is_gitignored() -> None:

@@ -23,6 +23,8 @@ PORT = 8090
 @pytest.fixture(scope="module")
 def node_service(endpoints: Endpoints) -> Iterator[str]:
     if shutil.which("node") is None or shutil.which("npm") is None:
+        if os.environ.get("CI"):
+            pytest.fail("Node.js/npm not installed: .ci/run installs them")
         pytest.skip("Node.js/npm not installed: the Node part of the guide is not run")
     if not (EXAMPLE / "node_modules").exists():
         install = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=EXAMPLE,

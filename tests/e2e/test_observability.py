@@ -3,6 +3,7 @@ redaction, log correlation, sampling, and `make doctor` on a healthy and a broke
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -14,8 +15,9 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+import yaml
 
-from stackctl.jaeger import Jaeger
+from stackctl.jaeger import Jaeger, complete
 from stackctl.sample import SEGMENT
 from stackctl.settings import endpoints as stack_endpoints
 from stackctl.topology import SERVICES as TOPOLOGY_SERVICES
@@ -24,7 +26,9 @@ from tests.support.stack import (
     ROOT,
     Endpoints,
     collector_file,
+    collector_metric,
     restart_with,
+    service_log,
     setting,
     start_service,
     stop_service,
@@ -94,8 +98,20 @@ def test_service_http_metrics_reach_the_collector(gateway: httpx.Client) -> None
     poll(http_duration_jobs, "http.server.request.duration from all three services", 40)
 
 
-def test_zpages_answer() -> None:
-    for page in ("tracez", "pipelinez", "servicez"):
+def test_zpages_show_the_collectors_pipelines() -> None:
+    """pipelinez lists every pipeline of infra/collector/config.yaml and its components.
+    (tracez shows the collector's *own* spans, sampled at 1 %: usually an empty table,
+    not the services' spans passing through.)"""
+    config = yaml.safe_load((ROOT / "infra/collector/config.yaml").read_text())
+    page = httpx.get(f"{URLS.zpages}/debug/pipelinez", timeout=5)
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    for name, pipeline in config["service"]["pipelines"].items():
+        assert name in text, name
+        for component in (*pipeline["receivers"], *pipeline.get("processors", []),
+                          *pipeline["exporters"]):
+            assert component in text, f"{component} of pipeline {name} not on pipelinez"
+    for page in ("tracez", "servicez"):
         response = httpx.get(f"{URLS.zpages}/debug/{page}", timeout=5)
         assert response.status_code == 200, page
 
@@ -204,6 +220,21 @@ def test_log_records_reach_the_collector_with_their_trace_id(gateway: httpx.Clie
     assert re.fullmatch(r"[0-9a-f]{16}", record["spanId"])
 
 
+def test_stdout_log_lines_carry_the_trace_id(gateway: httpx.Client) -> None:
+    sid = gateway.post("/api/sessions", json={"user_id": "logs", "mode": "presentation"}
+                       ).json()["session_id"]
+    response = gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT)
+    trace_id = response.headers["x-trace-id"]
+
+    def line_of_this_request() -> list[str]:
+        return [line for line in service_log("feedback").splitlines()
+                if "haptic feedback" in line and sid in line]
+
+    (line,) = poll(line_of_this_request, "feedback's log line about this request", 10)
+    assert f"trace_id={trace_id}" in line, line
+    assert re.search(r"span_id=[0-9a-f]{16}", line), line
+
+
 # --- sampling --------------------------------------------------------------------------------
 
 def _traceparent(trace_id: str, sampled: bool) -> dict[str, str]:
@@ -211,9 +242,10 @@ def _traceparent(trace_id: str, sampled: bool) -> dict[str, str]:
 
 
 def _assert_absent_once_later_trace_arrived(jaeger: Jaeger, absent: str, later: str) -> None:
-    """Spans are exported in order per service: once a trace sent *after* `absent` is
-    complete in Jaeger, `absent` would be there too if it had been recorded."""
-    jaeger.wait_for_trace(later, lambda t: SERVICES <= t.services, "the later, sampled trace")
+    """Each service's SDK exports spans in the order they end, and a wait returns a trace
+    only once it has settled (the collector and Jaeger have passed on every span they had
+    accepted): once the later trace is there, `absent` would be too, had it been recorded."""
+    jaeger.wait_for_trace(later, complete, "the later, sampled trace")
     assert jaeger.get_trace(absent) is None
 
 
@@ -260,23 +292,36 @@ def test_sampling_ratio_one_records_every_root(gateway: httpx.Client, jaeger: Ja
         jaeger.wait_for_trace(trace_id, lambda t: SERVICES <= t.services, "every trace")
 
 
-@pytest.fixture
-def tail_sampling() -> Iterator[None]:
+@pytest.fixture(params=["0", "100"], ids=["share 0%", "share 100%"])
+def tail_sampling(request: pytest.FixtureRequest) -> Iterator[int]:
     restart_with(["otel-collector"], {"COLLECTOR_SAMPLING": "tail",
-                                      "TAIL_SAMPLING_PERCENT": "0",
+                                      "TAIL_SAMPLING_PERCENT": request.param,
                                       "TAIL_SAMPLING_SLOW_MS": "400"})
     try:
-        yield
+        yield int(request.param)
     finally:
         restart_with(["otel-collector"], {})
 
 
-def test_tail_sampling_keeps_errors_and_slow_traces_only(
-    gateway: httpx.Client, jaeger: Jaeger, tail_sampling: None
+def _tail_decisions() -> float:
+    """Traces the tail sampler has decided on (kept or dropped) since the collector started."""
+    return collector_metric("otelcol_processor_tail_sampling_global_count_traces_sampled")
+
+
+def _gateway_server_calls() -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in exporter_metrics().splitlines()
+               if line.startswith("traces_span_metrics_calls_total{")
+               and 'service_name="gateway"' in line and "SPAN_KIND_SERVER" in line)
+
+
+def test_tail_sampling_keeps_errors_slow_traces_and_its_share(
+    gateway: httpx.Client, jaeger: Jaeger, tail_sampling: int
 ) -> None:
+    calls_before = _gateway_server_calls()
     sid = gateway.post("/api/sessions", json={"user_id": "tail", "mode": "presentation"}
                        ).json()["session_id"]
-    fast_ok = gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT)
+    fast_ok = [gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT)
+               for _ in range(4)]
     error = gateway.get("/api/sessions/" + "0" * 32)
     assert error.status_code == 404
     gateway.put("/admin/scenarios/pool_of_one",
@@ -285,12 +330,20 @@ def test_tail_sampling_keeps_errors_and_slow_traces_only(
         slow = gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT)
     finally:
         gateway.put("/admin/scenarios/pool_of_one", json={"enabled": False})
+    traces = 1 + len(fast_ok) + 1 + 1 + 2  # + the two admin calls' traces
+    # Every trace decided (a count, not a wait for time to pass), then read Jaeger.
+    poll(lambda: _tail_decisions() >= traces, f"tail-sampling decisions on {traces} traces")
     jaeger.wait_for_trace(error.headers["x-trace-id"], lambda t: bool(t.spans),
                           "the error trace (kept by the status_code policy)", 20)
     jaeger.wait_for_trace(slow.headers["x-trace-id"], lambda t: bool(t.spans),
                           "the slow trace (kept by the latency policy)", 20)
-    # Decided together with the two above (same decision_wait), and dropped: 0 % share.
-    assert jaeger.get_trace(fast_ok.headers["x-trace-id"]) is None
+    kept = [jaeger.get_trace(r.headers["x-trace-id"]) is not None for r in fast_ok]
+    assert kept == [tail_sampling == 100] * len(fast_ok), kept
+    # Span metrics see every span, before sampling: RED metrics do not shrink with it.
+    sent = 1 + len(fast_ok) + 1 + 1 + 2
+    poll(lambda: _gateway_server_calls() - calls_before >= sent,
+         f"span metrics counting all {sent} gateway requests")
+    assert _gateway_server_calls() - calls_before == sent
 
 
 # --- make doctor -----------------------------------------------------------------------------

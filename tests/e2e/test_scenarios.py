@@ -15,7 +15,7 @@ from statistics import median
 import httpx
 import pytest
 
-from stackctl.jaeger import Jaeger, Span, Trace
+from stackctl.jaeger import Jaeger, Span, Trace, complete
 from stackctl.sample import CALM_SEGMENT
 from stackctl.settings import setting
 
@@ -268,6 +268,14 @@ def test_error_injection(gateway: httpx.Client, jaeger: Jaeger, enabled: bool) -
         response = gateway.post(f"/api/sessions/{sid}/segments", json=CALM_SEGMENT)
     if not enabled:
         assert response.status_code == 200
+        # Off: the whole trace is there, and nothing in it is an error or tagged.
+        trace = wait(jaeger, response.headers["x-trace-id"], complete,
+                     "the whole segment trace")
+        (stored,) = [s for s in trace.find(service="session", kind="server")
+                     if s.tags.get("http.route") == "/sessions/{session_id}/segments"]
+        assert not stored.exception_events
+        assert not [s for s in trace.spans if s.error or "demo.scenario" in s.tags], \
+            trace.describe()
         return
     assert response.status_code == 503
     assert response.json()["error"]["dependency"] == "session"

@@ -3,6 +3,8 @@ Jaeger with correct parent links, span kinds, routes, statuses and DB statements
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 
 from stackctl.jaeger import Jaeger, Trace
@@ -105,8 +107,9 @@ def test_feedback_decision_is_a_manual_span_with_its_reasons(
 
 def test_a_callers_traceparent_is_continued(gateway: httpx.Client, jaeger: Jaeger,
                                            session_id: str) -> None:
-    outside_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
-    outside_span = "00f067aa0ba902b7"
+    # Fresh ids every run: a long-lived Jaeger must not pass this with an earlier run's trace.
+    outside_trace = uuid.uuid4().hex
+    outside_span = uuid.uuid4().hex[:16]
     response = gateway.get(
         f"/api/sessions/{session_id}",
         headers={"traceparent": f"00-{outside_trace}-{outside_span}-01"},

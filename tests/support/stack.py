@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 import sys
 import tarfile
@@ -48,6 +49,26 @@ def start_service(name: str) -> None:
         _run(_compose("up", "--detach", "--wait", "--no-recreate", name))
     else:
         _run([sys.executable, "-m", "stackctl.local", "start", name])
+
+
+def _signal(name: str, signum: int) -> None:
+    os.kill(int(supervisorctl("pid", name).stdout.strip()), signum)
+
+
+def pause_service(name: str) -> None:
+    """Freeze a service: its port still accepts connections, and it never answers (a hung
+    process, unlike a stopped one, whose port refuses at once)."""
+    if stack_mode() == "compose":
+        _run(_compose("pause", name))
+    else:
+        _signal(name, signal.SIGSTOP)
+
+
+def resume_service(name: str) -> None:
+    if stack_mode() == "compose":
+        _run(_compose("unpause", name))
+    else:
+        _signal(name, signal.SIGCONT)
 
 
 def collector_file(name: str) -> str:
