@@ -41,9 +41,9 @@ RECOVERY_BOUND_S = 2.0
 # warning a second across traces, logs and metrics (21-24 in 20 s measured). One per
 # request or per span, the flood this guards against, would be hundreds.
 WARNINGS_PER_OUTAGE_SECOND = 1.5
-# Resident memory may move by a megabyte or two as Python's allocator takes new arenas; a
-# leak of 1 KB per request grows it by ~2.4 MB in a 3-minute soak's last two minutes
-# (~20 requests/s), ~11 MB in the 10-minute one.
+# Resident memory may move by a megabyte or two as Python's allocator takes new arenas
+# (measured: +0.1-0.5 MB); a leak of 1.5 KB per request grows it by ~4 MB in a 3-minute
+# soak's last two minutes (~21 requests/s), ~17 MB in the 10-minute one.
 RSS_GROWTH_BOUND_MB = 3.0
 
 
