@@ -21,15 +21,17 @@ from locust import FastHttpUser, HttpUser, constant, constant_throughput, events
 from stackctl.sample import CALM_SEGMENT as SEGMENT
 
 RATE_PER_USER = float(os.environ.get("BENCH_RATE_PER_USER", "0"))  # 0: as fast as possible
-trace_ids: list[str] = []
+# Trace ids per request name ("segment", "start"...): completeness counts every span of
+# the run, the session starts' included.
+trace_ids: dict[str, list[str]] = {}
 
 
 @events.request.add_listener
 def keep_trace_id(name, response=None, exception=None, **_kw) -> None:
-    if name == "segment" and response is not None and exception is None:
+    if response is not None and exception is None:
         trace_id = response.headers.get("x-trace-id")
         if trace_id:
-            trace_ids.append(trace_id)
+            trace_ids.setdefault(name, []).append(trace_id)
 
 
 @events.quitting.add_listener

@@ -206,7 +206,14 @@ def segment_figures(out: Path, users: int, seconds: int, rate_per_user: float = 
             "p99_ms": float(row["99%"]),
             "cpu_ms_per_call": {k: round(v * 1000 / max(requests, 1), 2)
                                 for k, v in spent.items()},
-            "trace_ids": json.loads((out / "trace_ids.json").read_text())}
+            **trace_id_lists(out)}
+
+
+def trace_id_lists(out: Path) -> dict[str, list[str]]:
+    """The run's segment trace ids, and every trace id (session starts included)."""
+    by_name = json.loads((out / "trace_ids.json").read_text())
+    return {"trace_ids": by_name.get("segment", []),
+            "all_trace_ids": [t for ids in by_name.values() for t in ids]}
 
 
 def spread(values: list[float]) -> dict[str, float]:
@@ -250,6 +257,7 @@ def overhead(out: Path, args: argparse.Namespace) -> dict:
                     groups={"services": list(services.pids().values()), "backend": backend})
                 figures["rss_mb"] = services.rss_mb()
                 figures.pop("trace_ids")
+                figures.pop("all_trace_ids")
             results.setdefault(variant.name, []).append(figures)
     summary = {}
     for variant in chosen:
@@ -290,6 +298,7 @@ def profile(out: Path, args: argparse.Namespace) -> dict:
             figures = segment_figures(folder / "run", args.users, args.seconds)
             recording.wait(timeout_s=60)
         figures.pop("trace_ids")
+        figures.pop("all_trace_ids")
         per_service = {name: costs(path) for name, path in recording.raw.items()
                        if path.exists()}
         (folder / "top-costs.md").write_text(table(per_service))
@@ -333,6 +342,7 @@ def completeness(out: Path, args: argparse.Namespace) -> dict:
         rss = services.rss_mb()
         stack_rss = infra_rss()
     trace_ids = figures.pop("trace_ids")
+    every_trace = figures.pop("all_trace_ids")
     log(f"completeness: {len(trace_ids)} traces; waiting for them in Jaeger")
     complete = JAEGER_API.count_found(trace_ids, deadline_s=60)
     # span_metrics flushes every 5 s (infra/collector/config.yaml): wait past two flushes.
@@ -341,7 +351,7 @@ def completeness(out: Path, args: argparse.Namespace) -> dict:
     made = {s: made_after.get(s, 0) - made_before.get(s, 0) for s in SERVICES}
     stored: dict[str, int] = dict.fromkeys(SERVICES, 0)
     missing_traces = 0
-    for trace_id in trace_ids:
+    for trace_id in every_trace:
         trace = JAEGER_API.get_trace(trace_id)
         if trace is None:
             missing_traces += 1
