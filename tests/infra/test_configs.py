@@ -51,13 +51,18 @@ def test_images_are_the_releases_we_build() -> None:
     assert f"github.com/jaegertracing/jaeger {ENV['JAEGER_GO_MODULE_VERSION']}" in jaeger_mod
 
 
-DOCKERFILES = sorted(p.relative_to(ROOT) for p in ROOT.glob("**/Dockerfile")
+DOCKERFILES = sorted(p.relative_to(ROOT) for pattern in ("**/Dockerfile", "**/*.Dockerfile")
+                     for p in ROOT.glob(pattern)
                      if ".venv" not in p.parts and ".tools" not in p.parts)
 
 
 def test_there_are_dockerfiles() -> None:
-    assert [str(p) for p in DOCKERFILES] == ["infra/collector/Dockerfile",
-                                             "services/Dockerfile"]
+    assert [str(p) for p in DOCKERFILES] == [
+        "infra/builds/offline-images/jaeger.Dockerfile",
+        "infra/builds/offline-images/otelcol.Dockerfile",
+        "infra/builds/offline-images/prometheus.Dockerfile",
+        "infra/builds/offline-images/python.Dockerfile",
+        "infra/collector/Dockerfile", "services/Dockerfile"]
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=str)
