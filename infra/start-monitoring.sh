@@ -11,7 +11,7 @@ py=${VENV:-.venv}/bin/python
 
 if [ "$stack" = compose ]; then
   echo "Starting Jaeger and the OpenTelemetry Collector with docker compose"
-  "${VENV:-.venv}/bin/docker-compose" up --build --detach --wait jaeger otel-collector
+  "$py" -m stackctl.compose up --build --detach --wait jaeger otel-collector
 else
   echo "Starting Jaeger and the OpenTelemetry Collector as local processes"
   make --no-print-directory tools >/dev/null

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 stack=${STACK:-$(docker info >/dev/null 2>&1 && echo compose || echo local)}
 if [ "$stack" = compose ]; then
-  "${VENV:-.venv}/bin/docker-compose" stop otel-collector jaeger
+  "${VENV:-.venv}/bin/python" -m stackctl.compose stop otel-collector jaeger
 else
   "${VENV:-.venv}/bin/python" -m stackctl.local down --only otel-collector,jaeger
 fi
