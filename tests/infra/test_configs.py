@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from stackctl import compose
 from stackctl import local as stack
 from tests.support.stack import ROOT, dotenv
 
@@ -30,7 +31,7 @@ def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.Comple
 
 
 def test_compose_file_is_valid() -> None:
-    result = run([str(BIN / "docker-compose"), "config", "--quiet"])
+    result = run(compose.command("config", "--quiet"))
     assert result.returncode == 0, result.stderr
     model = stack.compose_model()
     assert "version" not in model
