@@ -43,10 +43,19 @@ def stop_service(name: str) -> None:
         _run([sys.executable, "-m", "stackctl.local", "stop", name])
 
 
+def _rejoin_collector_namespace(services: list[str]) -> None:
+    """Prometheus runs in the collector's network namespace (docker-compose.yml); a
+    collector container started again gets a new one, which Prometheus joins only when
+    it restarts too (until then it is unreachable, and Jaeger's Monitor tab empty)."""
+    if "otel-collector" in services:
+        _run(_compose("restart", "prometheus"))
+
+
 def start_service(name: str) -> None:
     """Start a stopped service and return once it is healthy."""
     if stack_mode() == "compose":
         _run(_compose("up", "--detach", "--wait", "--no-recreate", name))
+        _rejoin_collector_namespace([name])
     else:
         _run([sys.executable, "-m", "stackctl.local", "start", name])
 
@@ -102,6 +111,8 @@ def restart_with(services: list[str], env: dict[str, str]) -> None:
                             else full_env)
     if result.returncode != 0:
         raise RuntimeError(f"restart of {services} failed:\n{result.stdout}\n{result.stderr}")
+    if stack_mode() == "compose":
+        _rejoin_collector_namespace(services)
 
 
 def service_log(name: str) -> str:
