@@ -1,0 +1,196 @@
+"""The Jaeger UI as a person sees it, in a real headless Chromium (Playwright).
+
+The browser tests (tests/ui) and `make screenshots` (the README's pictures) both use
+these functions, so a picture in the docs is what the tested code showed.
+
+Playwright drives the machine's own Chromium (Debian's `chromium` package, found on
+PATH, or the path in CHROMIUM): Playwright's browser download is never needed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from playwright.sync_api import Page, expect, sync_playwright
+
+# Every wait in the browser has a deadline: a page that never shows what we wait for
+# fails the test with what it showed instead (and a screenshot, see `shot`).
+TIMEOUT_MS = 20_000
+VIEWPORT = {"width": 1440, "height": 900}
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+PLACEHOLDER_TEXT = "This is not the Jaeger UI you are looking for"
+
+
+def find_chromium() -> str | None:
+    """The Chromium to drive: $CHROMIUM, else the first of CHROMIUM_NAMES on PATH."""
+    explicit = os.environ.get("CHROMIUM")
+    if explicit:
+        return explicit if Path(explicit).exists() else None
+    return next((p for p in map(shutil.which, CHROMIUM_NAMES) if p), None)
+
+
+class PlaceholderUI(AssertionError):
+    """Jaeger answered with its placeholder page: it has no UI assets."""
+
+
+@contextmanager
+def browser_page(viewport: dict[str, int] | None = None) -> Iterator[Page]:
+    chromium = find_chromium()
+    if chromium is None:
+        raise RuntimeError("no Chromium found: sudo apt-get install chromium "
+                           "(or CHROMIUM=/path/to/chrome)")
+    with sync_playwright() as playwright:
+        # --no-sandbox: Chromium refuses to start its sandbox as root (containers, CI).
+        args = ["--no-sandbox"] if os.geteuid() == 0 else []
+        browser = playwright.chromium.launch(executable_path=chromium, args=args)
+        try:
+            context = browser.new_context(viewport=viewport or VIEWPORT)
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            expect.set_options(timeout=TIMEOUT_MS)
+            yield page
+        finally:
+            browser.close()
+
+
+@dataclass
+class TraceView:
+    """What the trace page shows: its header figures and the rows of its timeline."""
+
+    total_spans: int
+    services: set[str]
+    rows: list[tuple[str, str]]  # (service, operation) of each timeline row
+
+
+class JaegerUI:
+    """One page of the Jaeger UI, opened at `base_url` (http://127.0.0.1:16686)."""
+
+    def __init__(self, page: Page, base_url: str) -> None:
+        self.page = page
+        self.base_url = base_url.rstrip("/")
+
+    def open(self, path: str) -> None:
+        # networkidle: the page has fetched its data (services, the trace, metrics), so
+        # the drop-downs are filled before we click them.
+        self.page.goto(f"{self.base_url}{path}", wait_until="networkidle")
+        if self.page.get_by_text(PLACEHOLDER_TEXT).count():
+            raise PlaceholderUI(
+                f"{self.base_url} serves Jaeger's placeholder page, not the UI: local mode "
+                "needs the UI assets (`make tools`; README, 'Jaeger UI')")
+
+    def shot(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(path), full_page=False)
+        return path
+
+    def pick(self, select: str, option: str) -> None:
+        """Choose `option` in an antd drop-down (the UI's selects are not <select>s)."""
+        self.page.locator(select).first.click()
+        self.page.locator(".ant-select-dropdown:visible .ant-select-item-option",
+                          has_text=re.compile(rf"^{re.escape(option)}$")).first.click()
+        expect(self.page.locator(select).first).to_contain_text(option)
+
+    # --- search -------------------------------------------------------------------------
+
+    def service_options(self) -> list[str]:
+        """The services in the search form's drop-down."""
+        self.open("/search")
+        self.page.locator(".ant-select[name=service]").click()
+        options = self.page.locator(".ant-select-dropdown:visible .ant-select-item-option")
+        expect(options.first).to_be_visible()
+        names = sorted(t.strip() for t in options.all_inner_texts())
+        self.page.keyboard.press("Escape")
+        return names
+
+    def search(self, service: str) -> list[str]:
+        """Pick `service`, press Find Traces: the result rows' titles ("gateway: POST …")."""
+        self.open("/search")
+        self.pick(".ant-select[name=service]", service)
+        self.page.get_by_role("button", name="Find Traces").click()
+        results = self.page.locator(".ResultItem")
+        expect(results.first).to_be_visible()
+        return [t.strip() for t in results.locator(".ResultItemTitle--title").all_inner_texts()]
+
+    # --- one trace ------------------------------------------------------------------------
+
+    def trace(self, trace_id: str) -> TraceView:
+        """Open /trace/<id>: the header's span count and every row of the timeline. The
+        timeline draws only the rows in view, so the viewport must be tall enough."""
+        self.open(f"/trace/{trace_id}")
+        header = self.page.locator(".TracePageHeader--overviewItems")
+        expect(header).to_contain_text("Total Spans")
+        rows = self.page.locator(".span-row")
+        expect(rows.first).to_be_visible()
+        total = int(self.header_value("Total Spans"))
+        found = []
+        for row in rows.all():
+            service = row.locator(".span-svc-name").inner_text().strip()
+            operation = row.locator(".endpoint-name").inner_text().strip()
+            found.append((service, operation))
+        return TraceView(total_spans=total, services={s for s, _ in found}, rows=found)
+
+    def header_value(self, label: str) -> str:
+        item = self.page.locator(".TracePageHeader--overviewItems .LabeledList--item",
+                                 has=self.page.locator(".LabeledList--label", has_text=label))
+        return item.locator("strong").inner_text().strip()
+
+    def expand_span(self, operation: str) -> dict[str, str]:
+        """Click a span's row, open its Tags: the attributes as the UI lists them."""
+        row = self.page.locator(".span-row", has=self.page.locator(
+            ".endpoint-name", has_text=operation)).first
+        row.locator(".span-name").click()
+        detail = self.page.locator(".detail-row").first
+        detail.locator(".AccordianKeyValues--header", has_text="Tags").click()
+        table = detail.locator(".KeyValueTable").first
+        expect(table).to_be_visible()
+        pairs = {}
+        for tr in table.locator("tr").all():
+            cells = [c.strip() for c in tr.locator("td").all_inner_texts()]
+            if len(cells) >= 2:
+                pairs[cells[0]] = cells[1]
+        return pairs
+
+    # --- Monitor (service performance monitoring) -------------------------------------------
+
+    def monitor(self, service: str) -> list[str]:
+        """Monitor tab for `service`, last 5 minutes: the `d` of the request-rate chart's
+        area (empty when the chart says No Data / Could not fetch data)."""
+        self.open("/monitor")
+        self.pick(".select-a-service-input", service)
+        self.pick(".select-a-timeframe-input", "Last 5 minutes")
+        chart = self.page.locator(".graph-container", has_text="Request rate")
+        expect(chart.locator(".recharts-area-area").first).to_be_attached()
+        return [p.get_attribute("d") or "" for p in
+                chart.locator(".recharts-area-area").all()]
+
+    # --- System Architecture ------------------------------------------------------------
+
+    def architecture_edges(self) -> set[tuple[str, str]]:
+        """System Architecture: the arrows the graph draws, as (from, to) service names.
+        Each arrow's ends are matched to the nearest node on screen, so this reads the
+        picture, not the data behind it. Self-loops (a service's own spans) are left out."""
+        self.open("/dependencies")
+        expect(self.page.locator(".DAG--node").first).to_be_visible()
+        pairs = self.page.evaluate("""() => {
+          const nodes = [...document.querySelectorAll('.DAG--node')].map(n => {
+            const r = n.querySelector('.DAG--nodeCircle').getBoundingClientRect();
+            return {name: n.querySelector('.DAG--nodeLabel').innerText.trim(),
+                    x: r.x + r.width / 2, y: r.y + r.height / 2};
+          });
+          const nearest = (p) => nodes.reduce((best, n) =>
+            Math.hypot(n.x - p.x, n.y - p.y) < Math.hypot(best.x - p.x, best.y - p.y)
+              ? n : best).name;
+          return [...document.querySelectorAll('.plexus-Digraph--SvgEdge')].map(e => {
+            const m = e.getScreenCTM();
+            const a = e.getPointAtLength(0).matrixTransform(m);
+            const b = e.getPointAtLength(e.getTotalLength()).matrixTransform(m);
+            return [nearest(a), nearest(b)];
+          });
+        }""")
+        return {(a, b) for a, b in pairs if a != b}
