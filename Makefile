@@ -20,9 +20,11 @@ export COMPOSE_PROFILES := postgres
 endif
 TOOLS   := .tools/jaeger-$(JAEGER_VERSION)/jaeger .tools/otelcol-$(OTELCOL_VERSION)/otelcol-haptitalk \
            .tools/helm-$(HELM_VERSION)/helm
+# The Jaeger UI's web assets for local mode (the compose image embeds them).
+UI_ASSETS := .tools/jaeger-ui-$(JAEGER_UI_VERSION)/index.html
 
 .PHONY: help install tools images-offline up down status ps logs test test-unit test-e2e lint clean \
-        monitoring-up monitoring-down deploy-check test-scale test-postgres load load-ui trace slowest scenario bench-scenario test-soak doctor bench
+        monitoring-up monitoring-down deploy-check test-scale test-postgres test-ui screenshots load load-ui trace slowest scenario bench-scenario test-soak doctor bench
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,8 +52,14 @@ $(TOOLS):
 images-offline: $(TOOLS) ## Build local stand-ins for the official images (no registry needed), for IMAGES=offline
 	infra/builds/offline-images.sh
 
-tools: ## Build Jaeger, the OpenTelemetry Collector and Helm from Go modules (once, into .tools/)
+# Tried on the way (`make up`, `make test`), never fatal there: without the assets Jaeger
+# serves its placeholder page, and the script says how to get them.
+$(UI_ASSETS):
+	-@infra/builds/jaeger-ui.sh
+
+tools: ## Build Jaeger, the collector and Helm from Go modules, fetch the Jaeger UI (once, into .tools/)
 	infra/builds/build.sh
+	infra/builds/jaeger-ui.sh
 
 up: $(INSTALLED) ## Start the whole suite (Jaeger, collector, gateway, session, feedback) and wait until healthy
 ifeq ($(STACK),compose)
@@ -59,15 +67,16 @@ ifeq ($(STACK),compose)
 	$(COMPOSE) up --build --detach --wait
 else
 	@echo "No Docker engine (or STACK=local): starting local processes under supervisord"
-	@$(MAKE) --no-print-directory $(TOOLS)
+	@$(MAKE) --no-print-directory $(TOOLS) $(UI_ASSETS)
 	$(PY) -m stackctl.local up
 endif
 	@echo ""
 	@echo "  Gateway API     http://localhost:$(GATEWAY_PORT)/docs"
-	@echo "  Jaeger UI/API   http://localhost:$(JAEGER_UI_PORT)   (local mode: query API only, see README)"
+	@echo "  Jaeger UI/API   http://localhost:$(JAEGER_UI_PORT)"
 	@echo "  OTLP gRPC/HTTP  localhost:$(OTLP_GRPC_PORT) / http://localhost:$(OTLP_HTTP_PORT)"
 	@echo "  Metrics         http://localhost:$(COLLECTOR_PROMETHEUS_PORT)/metrics"
 	@echo "  zPages          http://localhost:$(ZPAGES_PORT)/debug/tracez"
+	@$(PY) -m stackctl.sample
 
 down: $(INSTALLED) ## Stop everything (data is kept; `make clean` removes it)
 ifeq ($(STACK),compose)
@@ -125,8 +134,8 @@ bench-scenario: $(INSTALLED) ## Same Locust profile with a scenario off and on: 
 bench: $(INSTALLED) ## What tracing costs and where, ~8 min (PROFILE=1: flame graphs)
 	$(PY) -m bench.run
 
-test: $(INSTALLED) ## Run every test: unit, then end-to-end against the real stack (starts it if needed)
-	@$(MAKE) --no-print-directory $(TOOLS)
+test: $(INSTALLED) ## Run every test: unit, end-to-end and browser, against the real stack (starts it if needed)
+	@$(MAKE) --no-print-directory $(TOOLS) $(UI_ASSETS)
 	$(PY) -m pytest
 
 deploy-check: $(INSTALLED) ## Helm chart: lint, render (default + production values), validate every object offline
@@ -153,6 +162,13 @@ ifneq ($(STACK),compose)
 	@$(MAKE) --no-print-directory $(TOOLS)
 endif
 	$(PY) -m pytest tests/e2e
+
+test-ui: $(INSTALLED) ## Browser tests of the Jaeger UI (headless Chromium), screenshots in reports/ui/
+	@$(MAKE) --no-print-directory $(TOOLS) $(UI_ASSETS)
+	$(PY) -m pytest tests/ui
+
+screenshots: $(INSTALLED) ## The README's pictures of the Jaeger UI (docs/img/), taken by the browser tests' code
+	$(PY) -m stackctl.jaeger_ui screenshots docs/img
 
 test-soak: $(INSTALLED) ## The ~10 minute soak test (zero errors, flat memory); SOAK_MINUTES=10
 	@$(MAKE) --no-print-directory $(TOOLS)

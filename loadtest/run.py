@@ -4,7 +4,7 @@
 
 Writes Locust's HTML and CSV reports into reports/load-<time>/, then prints the request
 table and the trace ids of the slowest and the failed requests, each with its Jaeger URL
-(and `make trace ID=...` for local mode, whose Jaeger has no web UI).
+(and `make trace ID=...` shows one in the terminal).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from stackctl.jaeger import Jaeger
 from stackctl.settings import ROOT, endpoints
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", default=os.environ.get("DURATION", "60s"))
     args = parser.parse_args(argv)
 
-    host, jaeger = endpoints().gateway, endpoints().jaeger
+    host, jaeger = endpoints().gateway, Jaeger(endpoints().jaeger)
     out = ROOT / "reports" / time.strftime("load-%Y%m%d-%H%M%S")
     console = Console(width=max(100, Console().width))
     console.print(f"Locust: {args.users} users (+{args.spawn_rate:g}/s) for {args.duration} "
@@ -135,10 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         for e in entries:
             extra = f"  [red]{escape(e['error'])}[/red]" if "error" in e else ""
             console.print(f"  {e['ms']:>8} ms  {escape(e['name']):<32} "
-                          f"{jaeger}/trace/{e['trace_id']}{extra}", soft_wrap=True)
+                          f"{jaeger.trace_url(e['trace_id'])}{extra}", soft_wrap=True)
     console.print(f"\nReports: {out.relative_to(ROOT)}/report.html (and stats_*.csv)")
-    console.print("In Jaeger: service 'locust' or tag synthetic_request=true; headless: "
-                  "make trace ID=<trace id>")
+    console.print("In Jaeger: service 'locust' or tag synthetic_request=true; in the "
+                  "terminal: make trace ID=<trace id>")
     return 0
 
 

@@ -158,6 +158,11 @@ class Jaeger:
         self.base_url = base_url
         self.http = httpx.Client(base_url=base_url, timeout=5.0)
 
+    def trace_url(self, trace_id: str) -> str:
+        """Where the Jaeger UI shows this trace: the link `make up`, `make load` and
+        `make slowest` print (same host and port as the API)."""
+        return f"{self.base_url}/trace/{trace_id}"
+
     def barrier(self, limit_s: float = BARRIER_LIMIT_S) -> None:
         """Return once every span the collector had accepted when called has left it, and
         then every span Jaeger had accepted by that point is stored (a watermark on their
@@ -266,6 +271,17 @@ class Jaeger:
         except AssertionError:
             return sum(1 for t in wanted
                        if (trace := self.get_trace(t)) is not None and until(trace))
+
+    def call_rates(self, service: str, lookback_ms: int = 300_000) -> list[float]:
+        """The Monitor tab's request rate of `service` (server spans, per second): what
+        Jaeger reads back from Prometheus. Empty until span metrics have been scraped."""
+        response = self.http.get("/api/metrics/calls", params={
+            "service": service, "spanKind": "server", "step": 15_000, "ratePer": 1000,
+            "lookback": lookback_ms})
+        response.raise_for_status()
+        return [value for metric in response.json().get("metrics", [])
+                for point in metric.get("metricPoints", [])
+                if (value := point.get("gaugeValue", {}).get("doubleValue", 0)) > 0]
 
     def find_traces(self, service: str, **params: Any) -> list[Trace]:
         """Jaeger's search (the UI's left panel): service, operation, tags, minDuration..."""

@@ -3,21 +3,31 @@
 The browser tests (tests/ui) and `make screenshots` (the README's pictures) both use
 these functions, so a picture in the docs is what the tested code showed.
 
+    python -m stackctl.jaeger_ui screenshots docs/img    # make screenshots (stack up)
+
 Playwright drives the machine's own Chromium (Debian's `chromium` package, found on
 PATH, or the path in CHROMIUM): Playwright's browser download is never needed.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Page, expect, sync_playwright
+
+from stackctl.jaeger import Jaeger
+from stackctl.sample import send
+from stackctl.settings import endpoints
+from stackctl.wait import wait_until
 
 # Every wait in the browser has a deadline: a page that never shows what we wait for
 # fails the test with what it showed instead (and a screenshot, see `shot`).
@@ -25,6 +35,11 @@ TIMEOUT_MS = 20_000
 VIEWPORT = {"width": 1440, "height": 900}
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 PLACEHOLDER_TEXT = "This is not the Jaeger UI you are looking for"
+# The span the feedback service opens by hand (services/feedback/rules.py).
+MANUAL_SPAN = "evaluate feedback rules"
+# Tall enough that the timeline draws every row of a segment call (it draws only the rows
+# in view): ~36 spans x 28 px under a ~300 px header.
+TRACE_VIEWPORT = {"width": 1440, "height": 1400}
 
 
 def find_chromium() -> str | None:
@@ -194,3 +209,70 @@ class JaegerUI:
           });
         }""")
         return {(a, b) for a, b in pairs if a != b}
+
+
+def prometheus_up() -> bool:
+    try:
+        return httpx.get(f"{endpoints().prometheus}/-/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def traffic_until_monitored(service: str = "gateway", deadline_s: float = 90.0) -> list[float]:
+    """Send sample segments until Jaeger's Monitor tab has a request rate for `service`
+    (span metrics -> collector -> Prometheus scrape -> Jaeger): the rates it shows."""
+    urls = endpoints()
+    jaeger = Jaeger(urls.jaeger)
+
+    def rates() -> list[float]:
+        send(urls.gateway, "monitor")
+        return jaeger.call_rates(service)
+
+    return wait_until(rates, f"{service}'s request rate in Jaeger's Monitor API", deadline_s,
+                      interval_s=1.0)
+
+
+def screenshots(out: Path) -> list[Path]:
+    """docs/img: one segment call's trace, and the Monitor tab for gateway."""
+    urls = endpoints()
+    jaeger = Jaeger(urls.jaeger)
+    trace_id = send(urls.gateway, "screenshots")
+    jaeger.wait_for_trace(trace_id, what="the segment call's whole trace")
+    taken = []
+    with browser_page(TRACE_VIEWPORT) as page:
+        ui = JaegerUI(page, urls.jaeger)
+        ui.trace(trace_id)
+        taken.append(ui.shot(out / "jaeger-trace.png"))
+    if not prometheus_up():
+        print("Prometheus is not running: no Monitor picture (sudo apt-get install "
+              "prometheus, make up)", file=sys.stderr)
+        return taken
+    traffic_until_monitored()
+    with browser_page() as page:
+        ui = JaegerUI(page, urls.jaeger)
+        ui.monitor("gateway")
+        taken.append(ui.shot(out / "jaeger-monitor.png"))
+    return taken
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stackctl.jaeger_ui", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    shots = sub.add_parser("screenshots", help="the README's pictures (needs `make up`)")
+    shots.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        for path in screenshots(args.out):
+            print(f"wrote {path}")
+    except httpx.HTTPError as exc:
+        print(f"the stack does not answer ({exc}): start it with `make up`", file=sys.stderr)
+        return 1
+    except (AssertionError, RuntimeError) as exc:
+        print(f"screenshots failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -33,6 +33,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -62,6 +63,9 @@ class Program:
     health_url: str | None
     depends_on: list[str] = field(default_factory=list)
     optional: str | None = None  # why it may be missing, and how to install it
+    # What this program lacks in this checkout, what that costs and how to fix it (a
+    # path of its `x-local-programs` environment that does not exist yet).
+    lacking: str | None = None
 
     @property
     def installed(self) -> bool:
@@ -117,6 +121,8 @@ def to_local(model: dict) -> list[Program]:
             found = shutil.which(command[0], path=f"{BIN}{os.pathsep}{os.environ['PATH']}")
             command[0] = found or command[0]
         env = {k: local(str(v)) for k, v in (svc.get("environment") or {}).items()}
+        extra, lacking = local_only_environment(entrypoints.get(name, {}))
+        env.update(extra)
         programs.append(Program(
             name=name,
             command=command,
@@ -124,8 +130,24 @@ def to_local(model: dict) -> list[Program]:
             health_url=health_url(svc, local),
             depends_on=list((svc.get("depends_on") or {}).keys()),
             optional=optional,
+            lacking=lacking,
         ))
     return start_order(programs)
+
+
+def local_only_environment(entry: dict) -> tuple[dict[str, str], str | None]:
+    """`x-local-programs.<name>.environment`: paths only the local binary needs (Jaeger's
+    UI assets, which the image embeds). A path that does not exist is left out, and the
+    entry's `if_missing` says what that costs and how to fix it."""
+    env, lacking = {}, []
+    for key, value in (entry.get("environment") or {}).items():
+        if (ROOT / value).exists():
+            env[key] = str(ROOT / value)
+        else:
+            lacking.append(value)
+    if not lacking:
+        return env, None
+    return env, f"{', '.join(lacking)} missing: {entry.get('if_missing', '')}".strip()
 
 
 def health_url(svc: dict, local) -> str | None:
@@ -322,6 +344,10 @@ def cmd_up(only: list[str] | None) -> int:
         elif p.command[0].startswith(str(ROOT / ".tools")):
             print(f"{p.name}: {p.command[0]} is not built yet: run `make tools`", file=sys.stderr)
             return 1
+    for p in programs:
+        if p.lacking:
+            print(textwrap.fill(f"note: {p.name}: {p.lacking}", 78,
+                                initial_indent="  ", subsequent_indent="    "))
     RUN.mkdir(parents=True, exist_ok=True)
     LOG.mkdir(parents=True, exist_ok=True)
     CONF.write_text(render(every_program))  # the whole stack: --only starts a part of it

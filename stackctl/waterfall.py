@@ -160,8 +160,10 @@ def slowest(jaeger: Jaeger, service: str, n: int, lookback: str, width: int = 12
                       f"{root.service}: {root.operation}")
     title = Text(f"slowest {n} traces touching {service} (last {lookback})", style="bold",
                  no_wrap=True, overflow="ellipsis")
-    return Group(title, table, Text("make trace ID=<trace id> shows one as a waterfall",
-                                     style="dim"))
+    # The links whole, one a line (a table cell would cut them): each opens its trace.
+    links = Text("\n".join(f"  {jaeger.trace_url(t.trace_id)}" for _, t, _ in rows[:n]))
+    return Group(title, table, Text("Open in the Jaeger UI:", style="bold"), links,
+                 Text("make trace ID=<trace id> shows one as a waterfall", style="dim"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             console.print(render(trace, args.jaeger, console.width))
             # A URL is never cut: let the terminal wrap it, so it stays one copyable line.
-            console.print(f"{args.jaeger}/trace/{trace.trace_id}", soft_wrap=True)
+            console.print(jaeger.trace_url(trace.trace_id), soft_wrap=True)
         else:
             console.print(slowest(jaeger, args.service, args.n, args.lookback,
                                   console.width))

@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 
 from stackctl import compose
 from stackctl import local as stack
-from tests.support.stack import ROOT, dotenv
+from tests.support.stack import ROOT, dotenv, setting
 
 BIN = Path(sys.executable).parent
 ENV = dotenv()
@@ -109,3 +111,14 @@ def test_jaeger_config_validates() -> None:
     assert result.returncode == 0, result.stderr
     wrong = run([str(JAEGER), "validate", "--config", str(ROOT / "infra/collector/config.yaml")])
     assert wrong.returncode != 0
+
+
+def test_jaeger_ui_menu_links_use_the_ports_in_env() -> None:
+    """The UI config is JSON (Jaeger reads no variables in it), so its links carry port
+    numbers: they must be .env's, or the menu points at nothing after a port change."""
+    menu = json.loads((ROOT / "infra/jaeger/ui-config.json").read_text())["menu"]
+    links = {item["label"]: item["url"] for group in menu for item in group["items"]}
+    expected = {"Gateway API docs": "GATEWAY_PORT", "Prometheus (span metrics)":
+                "PROMETHEUS_PORT", "Collector zPages": "ZPAGES_PORT"}
+    for label, port in expected.items():
+        assert re.match(rf"http://localhost:{setting(port)}/", links[label]), (label, port)

@@ -13,14 +13,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from stackctl.jaeger_ui import JaegerUI, browser_page, find_chromium
-from tests.e2e.conftest import endpoints, gateway, jaeger, user_id  # noqa: F401, F811  (fixtures)
-from tests.support.stack import ROOT, Endpoints
+from stackctl.jaeger_ui import TRACE_VIEWPORT, JaegerUI, browser_page, find_chromium
+from stackctl.settings import ROOT, Endpoints
+from tests.e2e.conftest import endpoints, gateway, jaeger, user_id  # noqa: F401, F811
+
+# (Above: the end-to-end tests' stack fixtures; `endpoints` starts the local stack if it
+# is not up, and stops it at the end.)
 
 REPORTS = ROOT / "reports" / "ui"
-# Tall enough that the timeline draws every row of a segment call (it draws only the
-# rows in view): 36 spans x 28 px under a ~300 px header.
-VIEWPORT = {"width": 1440, "height": 1600}
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +40,7 @@ def ui(chromium: str, endpoints: Endpoints,  # noqa: F811
        request: pytest.FixtureRequest) -> Iterator[JaegerUI]:
     """The Jaeger UI in a fresh browser; its last view is saved as reports/ui/<test>.png,
     pass or fail, so a failure shows what the browser showed."""
-    with browser_page(VIEWPORT) as page:
+    with browser_page(TRACE_VIEWPORT) as page:
         view = JaegerUI(page, endpoints.jaeger)
         try:
             yield view
