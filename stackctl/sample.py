@@ -51,11 +51,11 @@ def main() -> int:
         jaeger = Jaeger(urls.jaeger)
         jaeger.wait_for_trace(trace_id, what="the sample segment's whole trace")
     except (httpx.HTTPError, AssertionError) as exc:
-        print(f"  A first trace     could not be made: {exc}\n"
-              "                    (`make doctor` checks every hop)", file=sys.stderr)
+        print(f"  First trace     could not be made: {exc}\n"
+              "                  (`make doctor` checks every hop)", file=sys.stderr)
         return 1
-    print(f"  A first trace     {jaeger.trace_url(trace_id)}")
-    print("                    (one segment call: gateway -> session, feedback -> session)")
+    print(f"  First trace     {jaeger.trace_url(trace_id)}")
+    print("                  (one segment call: gateway -> session, feedback -> session)")
     return 0
 
 
