@@ -59,7 +59,7 @@ if curl --silent --show-error --fail --location --connect-timeout 10 --max-time 
   tar -xzf "$work/assets.tar.gz" -C "$work"
   install_from "$work/packages/jaeger-ui/build" "$release_url"
 fi
-say "release assets not reachable (offline?): $(head -c 200 "$work/curl.err" | tr '\n' ' ')"
+say "no release asset (offline?):$(sed 's/^curl: ([0-9]*)//' "$work/curl.err" | head -n1 | cut -c1-40)"
 
 # 3. Build from source: ~2 min `npm ci` + ~4 min vite on 2 cores, 640 MB of node_modules
 #    in a temporary directory (removed afterwards), 8.7 MB kept.
@@ -111,10 +111,10 @@ if [ -n "${JAEGER_UI_SRC:-}" ]; then
 fi
 
 cat >&2 <<MSG
-[jaeger-ui] no Jaeger UI assets: local mode's Jaeger will serve its placeholder page
-[jaeger-ui] (the query API and every test of it still work). Get them one of three ways:
-[jaeger-ui]   online:        make tools   (downloads the v${JAEGER_UI_VERSION} release asset)
-[jaeger-ui]   a built UI:    make tools JAEGER_UI_ASSETS=/path/to/dir-with-index.html
-[jaeger-ui]   from source:   make tools JAEGER_UI_SRC=/path/to/jaeger-ui-${JAEGER_UI_VERSION}-src.tar.gz
+[jaeger-ui] no UI assets: local Jaeger serves its placeholder page (the query
+[jaeger-ui] API works; the browser tests need the UI). Three ways to get them:
+[jaeger-ui]   online:      make tools   (the v${JAEGER_UI_VERSION} release asset)
+[jaeger-ui]   a built UI:  make tools JAEGER_UI_ASSETS=<dir with index.html>
+[jaeger-ui]   the source:  make tools JAEGER_UI_SRC=<jaeger-ui-${JAEGER_UI_VERSION}-src.tar.gz>
 MSG
 exit 1
