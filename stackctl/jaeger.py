@@ -275,9 +275,10 @@ class Jaeger:
     def call_rates(self, service: str, lookback_ms: int = 300_000) -> list[float]:
         """The Monitor tab's request rate of `service` (server spans, per second): what
         Jaeger reads back from Prometheus. Empty until span metrics have been scraped.
-        `ratePer` is the PromQL rate() window, not a unit: 10 minutes, as the UI asks."""
+        Asked as the UI asks: one point a minute; `ratePer` is the PromQL rate() window
+        (not a unit), 10 minutes."""
         response = self.http.get("/api/metrics/calls", params={
-            "service": service, "spanKind": "server", "step": 15_000, "ratePer": 600_000,
+            "service": service, "spanKind": "server", "step": 60_000, "ratePer": 600_000,
             "lookback": lookback_ms})
         response.raise_for_status()
         return [value for metric in response.json().get("metrics", [])

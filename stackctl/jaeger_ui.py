@@ -218,18 +218,20 @@ def prometheus_up() -> bool:
         return False
 
 
-def traffic_until_monitored(service: str = "gateway", deadline_s: float = 90.0) -> list[float]:
-    """Send sample segments until Jaeger's Monitor tab has a request rate for `service`
-    (span metrics -> collector -> Prometheus scrape -> Jaeger): the rates it shows."""
+def traffic_until_monitored(service: str = "gateway", deadline_s: float = 180.0) -> list[float]:
+    """Send sample segments until Jaeger's Monitor tab can draw a request-rate line for
+    `service` (span metrics -> collector -> Prometheus scrape -> Jaeger): two points, one
+    a minute as the tab asks, so up to two minutes on a fresh stack. The rates it shows."""
     urls = endpoints()
     jaeger = Jaeger(urls.jaeger)
 
     def rates() -> list[float]:
         send(urls.gateway, "monitor")
-        return jaeger.call_rates(service)
+        points = jaeger.call_rates(service)
+        return points if len(points) >= 2 else []
 
-    return wait_until(rates, f"{service}'s request rate in Jaeger's Monitor API", deadline_s,
-                      interval_s=1.0)
+    return wait_until(rates, f"two points of {service}'s request rate in Jaeger's Monitor "
+                             "API", deadline_s, interval_s=1.0)
 
 
 def screenshots(out: Path) -> list[Path]:
