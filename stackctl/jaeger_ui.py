@@ -114,14 +114,23 @@ class JaegerUI:
     # --- search -------------------------------------------------------------------------
 
     def service_options(self) -> list[str]:
-        """The services in the search form's drop-down."""
+        """The services in the search form's drop-down. The form fills it from
+        /api/services after the page has loaded and can re-render it while we read (seen
+        once in CI: an option visible, then no text read), so read until it lists some."""
         self.open("/search")
-        self.page.locator(".ant-select[name=service]").click()
-        options = self.page.locator(".ant-select-dropdown:visible .ant-select-item-option")
-        expect(options.first).to_be_visible()
-        names = sorted(t.strip() for t in options.all_inner_texts())
-        self.page.keyboard.press("Escape")
-        return names
+
+        def read() -> list[str]:
+            self.page.locator(".ant-select[name=service]").click()
+            options = self.page.locator(
+                ".ant-select-dropdown:visible .ant-select-item-option")
+            try:
+                expect(options.first).to_be_visible()
+                return sorted(t.strip() for t in options.all_inner_texts() if t.strip())
+            finally:
+                self.page.keyboard.press("Escape")
+
+        return wait_until(read, "the search form's service drop-down to list services",
+                          TIMEOUT_MS / 1000)
 
     def search(self, service: str) -> list[str]:
         """Pick `service`, press Find Traces: the result rows' titles ("gateway: POST …")."""
