@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from stackctl.jaeger import Jaeger
 from stackctl.sample import send
@@ -105,11 +106,28 @@ class JaegerUI:
         return path
 
     def pick(self, select: str, option: str) -> None:
-        """Choose `option` in an antd drop-down (the UI's selects are not <select>s)."""
-        self.page.locator(select).first.click()
-        self.page.locator(".ant-select-dropdown:visible .ant-select-item-option",
-                          has_text=re.compile(rf"^{re.escape(option)}$")).first.click()
-        expect(self.page.locator(select).first).to_contain_text(option)
+        """Choose `option` in an antd drop-down (the UI's selects are not <select>s). The
+        page re-renders a form while it fetches (the Monitor tab after a service is
+        picked; seen in CI: the opened list closed under the click), so open and click
+        again until the select shows the option."""
+        target = self.page.locator(select).first
+        choice = self.page.locator(".ant-select-dropdown:visible .ant-select-item-option",
+                                   has_text=re.compile(rf"^{re.escape(option)}$")).first
+
+        def chosen() -> bool:
+            if option in target.inner_text():
+                return True
+            if not choice.is_visible():
+                target.click()
+            try:
+                choice.click(timeout=3_000)
+            except PlaywrightTimeoutError:
+                self.page.keyboard.press("Escape")
+                return False
+            return option in target.inner_text()
+
+        wait_until(chosen, f"{option!r} chosen in {select}", TIMEOUT_MS / 1000,
+                   seen=lambda: target.inner_text())
 
     # --- search -------------------------------------------------------------------------
 
