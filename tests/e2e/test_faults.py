@@ -20,7 +20,7 @@ from stackctl.jaeger import Jaeger, complete
 from stackctl.local import Processes, compose_model, to_local
 from stackctl.sample import CALM_SEGMENT, NEW_SESSION
 from stackctl.topology import SERVICES
-from stackctl.wait import wait_until
+from stackctl.wait import WaitTimeout, wait_until
 from tests.support.load import Load, Outcome, p99
 from tests.support.stack import (
     ROOT,
@@ -110,6 +110,10 @@ def recovery_s(gateway_url: str, jaeger: Jaeger, healthy_at: float, deadline_s: 
     return time.monotonic() - healthy_at
 
 
+# How long the gRPC copy gets to deliver a whole trace after the outage.
+GRPC_DEADLINE_S = 30.0
+
+
 def test_otlp_http_export_recovers_much_faster_than_grpc(endpoints: Endpoints, jaeger: Jaeger,
                                                          tmp_path: Path) -> None:
     """Why docker-compose.yml sets OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf: through the
@@ -134,15 +138,23 @@ def test_otlp_http_export_recovers_much_faster_than_grpc(endpoints: Endpoints, j
         finally:
             start_service("otel-collector")
         healthy_at = time.monotonic()
-        threads = [threading.Thread(target=lambda name=name, url=url: seconds.__setitem__(
-                       name, recovery_s(url, jaeger, healthy_at, 30)))
+
+        def measure(name: str, url: str) -> None:
+            try:
+                seconds[name] = recovery_s(url, jaeger, healthy_at, GRPC_DEADLINE_S)
+            except WaitTimeout:
+                # Not whole within the deadline: it took at least that long (gRPC did,
+                # once in CI: its channel's reconnect backoff outlasted 30 s).
+                seconds[name] = float("inf")
+
+        threads = [threading.Thread(target=measure, args=(name, url))
                    for name, url in (("http", endpoints.gateway), ("grpc", grpc_gateway))]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-    report("export_protocol_recovery", {k: round(v, 2) for k, v in seconds.items()})
-    assert set(seconds) == {"http", "grpc"}, f"a trace never arrived: {seconds}"
+    report("export_protocol_recovery", {k: round(v, 2) if v != float("inf")
+                                        else f">{GRPC_DEADLINE_S:g}" for k, v in seconds.items()})
     assert seconds["http"] <= RECOVERY_BOUND_S, seconds
     assert seconds["grpc"] > 3 * seconds["http"], seconds
 
