@@ -46,9 +46,12 @@ def stop_service(name: str) -> None:
 def _rejoin_collector_namespace(services: list[str]) -> None:
     """Prometheus runs in the collector's network namespace (docker-compose.yml); a
     collector container started again gets a new one, which Prometheus joins only when
-    it restarts too (until then it is unreachable, and Jaeger's Monitor tab empty)."""
+    it starts again too (until then it is unreachable, and Jaeger's Monitor tab empty).
+    Recreated, not restarted: a collector recreated with other settings (restart_with)
+    is a new container, and `restart` fails on the old one's id (seen in CI)."""
     if "otel-collector" in services:
-        _run(_compose("restart", "prometheus"))
+        _run(_compose("up", "--detach", "--wait", "--force-recreate", "--no-deps",
+                      "prometheus"))
 
 
 def start_service(name: str) -> None:
