@@ -51,7 +51,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from stackctl.collector_metrics import metric_sum
 from stackctl.local import Processes, Program, healthy
 from stackctl.settings import ROOT, settings
-from stackctl.wait import wait_until
+from stackctl.wait import WaitTimeout, wait_until
 
 TAIL_HOSTNAME = "haptitalk-otel-tail"
 # One loopback address per "pod": the same ports everywhere, no clash with the suite.
@@ -306,26 +306,26 @@ def read_traces(jaeger_url: str, ids: Sequence[str], deadline_s: float = 60.0
     """Each trace as Jaeger has it, polled until all are complete or the deadline passes
     (tail sampling holds a trace for decision_wait before it is exported)."""
     views: dict[str, TraceView] = {}
-    deadline = time.monotonic() + deadline_s
-    todo = list(ids)
+
+    def missing() -> list[str]:
+        return [t for t in ids if t not in views or views[t].spans < SPANS_PER_TRACE]
+
     with httpx.Client(base_url=jaeger_url, timeout=10) as client:
-        while todo:
-            for trace_id in todo:
+        def all_complete() -> bool:
+            for trace_id in missing():
                 response = client.get(f"/api/traces/{trace_id}")
                 if response.status_code != 200 or not response.json().get("data"):
                     continue
                 data = response.json()["data"][0]
-                replicas = set()
-                for process in data["processes"].values():
-                    for tag in process.get("tags", []):
-                        if tag["key"] == REPLICA_TAG:
-                            replicas.add(tag["value"])
+                replicas = {tag["value"] for process in data["processes"].values()
+                            for tag in process.get("tags", []) if tag["key"] == REPLICA_TAG}
                 views[trace_id] = TraceView(len(data["spans"]), frozenset(replicas))
-            todo = [t for t in ids if views.get(t, TraceView(0, frozenset())).spans
-                    < SPANS_PER_TRACE]
-            if not todo or time.monotonic() > deadline:
-                break
-            time.sleep(1.0)
+            return not missing()
+
+        try:
+            wait_until(all_complete, f"{len(ids)} whole traces in Jaeger", deadline_s, 1.0)
+        except WaitTimeout:
+            pass  # what is still missing is the caller's finding (lost spans), not an error
     return views
 
 
