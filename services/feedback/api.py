@@ -34,9 +34,10 @@ log = logging.getLogger("haptitalk.feedback")
 
 # Recent segments read for trends (monotone pitch) and the cooldown.
 HISTORY_WINDOW = 8
-# Shorter than the gateway's budget for the whole feedback call (see gateway/api.py), so a
-# slow session service surfaces as "session unavailable" from here, not as a gateway
-# timeout on feedback.
+# Each read from session (every attempt of with_retries) gets this budget, shorter than
+# the gateway's for the whole feedback call (see gateway/api.py). A session that fails
+# fast surfaces as "session service unavailable" in feedback's 503; a hung one outlasts
+# the retry, and the gateway's own budget names feedback (docs/reliability.md).
 DEFAULT_TIMEOUT_S = 1.5
 
 

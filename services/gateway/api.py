@@ -29,8 +29,9 @@ from services.scenarios.admin import install_admin
 from services.session.client import SessionClient
 from services.session.models import SESSION_ID_PATTERN
 
-# Budget for one downstream call. Longer than feedback's own budget for its call to
-# session (1.5 s), so the innermost failing service is the one named in the 503.
+# Budget for one downstream call. Longer than each of feedback's reads from session
+# (1.5 s): a session failing fast under feedback is quoted in the 503's message; a hung
+# one outlasts feedback's retry, and the 503 names feedback (docs/reliability.md).
 DEFAULT_TIMEOUT_S = 3.0
 
 SessionId = Annotated[str, Path(pattern=SESSION_ID_PATTERN, description="32 hex characters")]
