@@ -1,14 +1,20 @@
 """The import rules of docs/architecture.md, checked on the source (ast, nothing imported).
 
+Inside services/, an allow-list (ALLOWED): each folder imports only these of ours
+- gateway: common, scenarios, and session's and feedback's client.py and models.py;
+- feedback: common, scenarios, and session's client.py and models.py;
+- session: common and scenarios (it calls no other service);
+- scenarios (the planted bottlenecks): common;
+- common: nothing of ours; telemetry (the distro): nothing of ours, and no one imports it.
+Between folders (RULES):
 - services/ is what people copy: it never imports the tooling (stackctl, bench, loadtest,
   tests);
-- services/common/ is shared by every service: it never imports a service, nor the
-  scenario machinery;
-- services/scenarios/ (the planted bottlenecks) builds on services/common/ only;
 - stackctl/ (the Python behind make) never imports services, bench, loadtest or tests:
   it talks to the stack over HTTP, like a user;
 - loadtest/ and bench/ never import services or tests;
 - infra/ holds configs and builds only: no Python.
+Relative imports are resolved to the module they name, so `from ..session import store`
+is checked like `from services.session import store`.
 
 The last test copies the tree, plants a forbidden import and checks the checker says so.
 """
@@ -24,38 +30,67 @@ import pytest
 from tests.support.stack import ROOT
 
 SERVICES = ("gateway", "session", "feedback")
+# What each folder of services/ may import of services/ (itself included), and why. Another
+# service is reached only through its client.py (how it is called) and models.py (its
+# contract): never its api.py, its store or its logic.
+SHARED = ("services.common", "services.scenarios")
+ALLOWED: dict[str, tuple[tuple[str, ...], str]] = {
+    "services/gateway": ((*SHARED, "services.session.client", "services.session.models",
+                          "services.feedback.client", "services.feedback.models"),
+                         "gateway calls session and feedback through their client and models"),
+    "services/feedback": ((*SHARED, "services.session.client", "services.session.models"),
+                          "feedback calls session through its client and models"),
+    "services/session": (SHARED, "session calls no service"),
+    "services/scenarios": (("services.common",), "scenarios build on common only"),
+    "services/common": ((), "common imports nothing of ours"),
+    "services/telemetry": ((), "the distro imports nothing of ours"),
+}
 # (folder, what it must never import, why)
 RULES: list[tuple[str, tuple[str, ...], str]] = [
     ("services", ("stackctl", "bench", "loadtest", "tests"), "services never import tooling"),
-    ("services/common", tuple(f"services.{s}" for s in (*SERVICES, "scenarios")),
-     "common never imports a service"),
-    ("services/scenarios", tuple(f"services.{s}" for s in SERVICES),
-     "scenarios build on common only"),
     ("stackctl", ("services", "bench", "loadtest", "tests"), "stackctl talks HTTP, imports none"),
     ("loadtest", ("services", "bench", "tests"), "loadtest imports no service"),
     ("bench", ("services", "tests"), "bench imports no service"),
 ]
 
 
-def imports(path: Path) -> list[tuple[int, str]]:
-    """(line, module) of every absolute import; `from services import scenarios` counts as
-    services.scenarios (a module or a name in it: the rules treat both alike)."""
+def within(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def imports(path: Path, root: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import; `from services import scenarios` counts as
+    services.scenarios (a module or a name in it: the rules treat both alike), and a
+    relative import as the absolute module it names."""
+    package = list(path.relative_to(root).parent.parts)
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found += [(node.lineno, f"{module}.{alias.name}") for alias in node.names]
     return found
 
 
 def violations(root: Path) -> list[str]:
     problems = [f"{p.relative_to(root)}: Python in infra/ (configs only)"
                 for p in sorted((root / "infra").rglob("*.py"))]
+    for path in sorted((root / "services").rglob("*.py")):
+        parts = path.relative_to(root).parts
+        # A folder always imports itself; a folder ALLOWED does not name (a new service, or
+        # services/__init__.py) imports nothing of ours until it is added there.
+        folder = "/".join(parts[:2]) if len(parts) > 2 else "services"
+        allowed, why = ALLOWED.get(folder, ((), f"{folder} is not in ALLOWED"))
+        allowed = (*allowed, folder.replace("/", ".")) if folder != "services" else allowed
+        for line, module in imports(path, root):
+            if within(module, ("services",)) and not within(module, allowed):
+                problems.append(f"{path.relative_to(root)}:{line} imports {module} ({why})")
     for folder, forbidden, why in RULES:
         for path in sorted((root / folder).rglob("*.py")):
-            for line, module in imports(path):
-                if any(module == f or module.startswith(f + ".") for f in forbidden):
+            for line, module in imports(path, root):
+                if within(module, forbidden):
                     problems.append(f"{path.relative_to(root)}:{line} imports {module} ({why})")
     return sorted(problems)
 
@@ -76,11 +111,34 @@ def copy_of_tree(tmp_path: Path) -> Path:
     ("services/gateway/coaching.py", "from stackctl.settings import setting",
      "services never import tooling"),
     ("services/common/errors.py", "from services.session.models import Segment",
-     "common never imports a service"),
+     "common imports nothing of ours"),
     ("services/common/app.py", "from services import gateway",
-     "common never imports a service"),
+     "common imports nothing of ours"),
+    ("services/common/baggage.py", "from services.telemetry import distro",
+     "common imports nothing of ours"),
     ("services/scenarios/admin.py", "import services.feedback.scorer",
      "scenarios build on common only"),
+    # A service calls another through its client.py and models.py, in the diagram's
+    # direction only: session calls no one, feedback calls session.
+    ("services/session/api.py", "from services.gateway.models import SessionView",
+     "session calls no service"),
+    ("services/session/store.py", "import services.feedback.client",
+     "session calls no service"),
+    ("services/feedback/scorer.py", "from services.gateway import coaching",
+     "feedback calls session through its client and models"),
+    ("services/feedback/api.py", "from services.session.api import app",
+     "feedback calls session through its client and models"),
+    ("services/feedback/rules.py", "from ..session import store",
+     "feedback calls session through its client and models"),
+    ("services/gateway/coaching.py", "from services.session.store import SessionStore",
+     "gateway calls session and feedback through their client and models"),
+    ("services/gateway/api.py", "from services.feedback.scorer import score",
+     "gateway calls session and feedback through their client and models"),
+    # The distro is loaded by opentelemetry-instrument, never imported by a service.
+    ("services/gateway/api.py", "from services.telemetry.distro import INSTRUMENT_KWARGS",
+     "gateway calls session and feedback through their client and models"),
+    ("services/telemetry/distro.py", "from services.common.errors import ServiceError",
+     "the distro imports nothing of ours"),
     ("stackctl/doctor.py", "from services.common.errors import ServiceError",
      "stackctl talks HTTP, imports none"),
     ("infra/jaeger/query.py", "import httpx", "configs only"),
