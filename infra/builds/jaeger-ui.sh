@@ -113,8 +113,8 @@ fi
 cat >&2 <<MSG
 [jaeger-ui] no UI assets: local Jaeger serves its placeholder page (the query
 [jaeger-ui] API works; the browser tests need the UI). Three ways to get them:
-[jaeger-ui]   online:      make tools   (the v${JAEGER_UI_VERSION} release asset)
-[jaeger-ui]   a built UI:  make tools JAEGER_UI_ASSETS=<dir with index.html>
-[jaeger-ui]   the source:  make tools JAEGER_UI_SRC=<jaeger-ui-${JAEGER_UI_VERSION}-src.tar.gz>
+[jaeger-ui]   online:     make tools   (the v${JAEGER_UI_VERSION} release asset)
+[jaeger-ui]   a built UI: make tools JAEGER_UI_ASSETS=<dir with index.html>
+[jaeger-ui]   the source: make tools JAEGER_UI_SRC=<jaeger-ui-${JAEGER_UI_VERSION}-src.tar.gz>
 MSG
 exit 1
