@@ -7,14 +7,19 @@ For the default values and for values-production.yaml:
 - the collector and Jaeger configurations the chart ships pass the `validate` command of
   our collector and Jaeger builds (the same releases as the chart's images).
 And the chart says what docker-compose.yml says: the services' commands and OTEL_*
-environment, versions and ports equal .env, the same lock-down (non-root, read-only root,
-no capabilities), and only the gateway and the Jaeger UI are reachable from outside.
+environment, versions and ports equal .env, the same lock-down (uid 10001, read-only root,
+no capabilities, RuntimeDefault seccomp), only the gateway and the Jaeger UI reachable
+from outside, and every hop of docs/production.md's NetworkPolicies open to its callers
+only. The last test breaks a copy of the chart once per promise and sees the check fail.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
+from collections import defaultdict
 from pathlib import Path
 
 import kubernetes_validate
@@ -42,11 +47,22 @@ def helm(command: str, *args: str) -> subprocess.CompletedProcess[str]:
                            *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-def render(values: str) -> list[dict]:
-    result = helm("template", RELEASE, str(CHART), "--namespace", "haptitalk",
-                  *VALUES[values])
+def render(values: str, chart: Path = CHART, *args: str) -> list[dict]:
+    result = helm("template", RELEASE, str(chart), "--namespace", "haptitalk",
+                  *VALUES[values], *args)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def values_of(values: str) -> dict:
+    """values.yaml with the values file of `values` over it (maps merge, lists replace)."""
+    def merge(base: dict, over: dict) -> dict:
+        return {**base, **{k: merge(base[k], v) if isinstance(v, dict) and isinstance(
+            base.get(k), dict) else v for k, v in over.items()}}
+    merged = yaml.safe_load((CHART / "values.yaml").read_text())
+    for name in VALUES[values][1::2]:
+        merged = merge(merged, yaml.safe_load(Path(name).read_text()))
+    return merged
 
 
 @pytest.fixture(scope="module", params=sorted(VALUES))
@@ -225,19 +241,44 @@ def test_jaeger_ui_uses_the_repositorys_ui_config(default: list[dict]) -> None:
 
 # -- production shape ------------------------------------------------------------------
 
-def test_pods_are_locked_down_like_compose(objects: list[dict]) -> None:
+def lockdown_problems(objects: list[dict]) -> list[str]:
+    """docs/production.md, Security: non-root (uid 10001, PostgreSQL its image's 999),
+    read-only root, every capability dropped, no privilege escalation, the RuntimeDefault
+    seccomp profile, no service account token; limits, pinned images, probes."""
+    problems = []
     for name, spec in pod_specs(objects).items():
-        assert spec["securityContext"]["runAsNonRoot"] is True, name
-        assert spec.get("automountServiceAccountToken") is False, name
+        pod = spec.get("securityContext", {})
+        uid = 999 if name.endswith("-postgresql") else 10001
+        problems += [f"{name}: {what}" for what, ok in (
+            ("runAsNonRoot", pod.get("runAsNonRoot") is True),
+            (f"runAsUser {uid}", pod.get("runAsUser") == uid),
+            ("seccompProfile RuntimeDefault", pod.get("seccompProfile") == {
+                "type": "RuntimeDefault"}),
+            ("no service account token", spec.get("automountServiceAccountToken") is False),
+        ) if not ok]
         for container in spec["containers"]:
-            sc = container["securityContext"]
-            assert sc["readOnlyRootFilesystem"] is True, name
-            assert sc["allowPrivilegeEscalation"] is False, name
-            assert sc["capabilities"]["drop"] == ["ALL"], name
-            assert "limits" in container["resources"], name
-            assert container["resources"]["limits"].get("memory"), name
-            assert ":" in container["image"] and not container["image"].endswith(":latest")
-            assert container.get("readinessProbe") and container.get("livenessProbe"), name
+            sc = container.get("securityContext", {})
+            limits = container.get("resources", {}).get("limits", {})
+            image = container["image"]
+            problems += [f"{name}/{container['name']}: {what}" for what, ok in (
+                ("readOnlyRootFilesystem", sc.get("readOnlyRootFilesystem") is True),
+                ("allowPrivilegeEscalation false", sc.get("allowPrivilegeEscalation") is False),
+                ("capabilities drop ALL", sc.get("capabilities", {}).get("drop") == ["ALL"]),
+                # A container may not loosen what the pod sets.
+                ("no runAsUser of its own", "runAsUser" not in sc),
+                ("no seccompProfile of its own",
+                 sc.get("seccompProfile", {"type": "RuntimeDefault"}) == {
+                     "type": "RuntimeDefault"}),
+                ("a memory limit", bool(limits.get("memory"))),
+                ("a pinned image", ":" in image and not image.endswith(":latest")),
+                ("readiness and liveness probes",
+                 bool(container.get("readinessProbe") and container.get("livenessProbe"))),
+            ) if not ok]
+    return problems
+
+
+def test_pods_are_locked_down_like_compose(objects: list[dict]) -> None:
+    assert lockdown_problems(objects) == []
 
 
 def test_services_probe_healthz_and_scale(objects: list[dict]) -> None:
@@ -293,3 +334,132 @@ def test_only_the_gateway_and_the_jaeger_ui_are_reachable_from_outside(
     workloads = {o["metadata"]["labels"]["app.kubernetes.io/component"]
                  for o in objects if o["kind"] in ("Deployment", "DaemonSet", "StatefulSet")}
     assert workloads <= covered, workloads - covered
+
+
+def selects(selector: dict, labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector (matchLabels and matchExpressions) on a pod's labels."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, values = expression["key"], expression.get("values", [])
+        ok = {"In": key in labels and labels[key] in values,
+              "NotIn": labels.get(key) not in values,
+              "Exists": key in labels, "DoesNotExist": key not in labels}
+        if not ok[expression["operator"]]:
+            return False
+    return True
+
+
+def reachable(objects: list[dict]) -> dict[tuple[str, int | str], set[str]]:
+    """Who may open a connection to which port of which pod, read off the NetworkPolicies
+    as Kubernetes applies them: a pod no policy selects takes anything; a selected pod only
+    what one of its policies allows, the allowances adding up. {(component, port): peers},
+    a peer being a component of this release (by the pods its selector matches),
+    "anyone", or the JSON of another peer (a namespace, an IP block)."""
+    pods = {o["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]:
+            o["spec"]["template"]["metadata"]["labels"]
+            for o in objects if o["kind"] in ("Deployment", "DaemonSet", "StatefulSet")}
+    found: dict[tuple[str, int | str], set[str]] = defaultdict(set)
+    selected = set()
+    for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
+        targets = [c for c, labels in pods.items()
+                   if selects(policy["spec"]["podSelector"], labels)]
+        selected |= set(targets)
+        for rule in policy["spec"].get("ingress", []):
+            peers: set[str] = set()
+            for peer in rule.get("from") or []:
+                ours = {c for c, labels in pods.items() if selects(peer["podSelector"], labels)
+                        } if set(peer) == {"podSelector"} else set()
+                peers |= ours or {json.dumps(peer, sort_keys=True)}
+            for port in [p["port"] for p in rule.get("ports", [])] or ["all"]:
+                for target in targets:
+                    found[(target, port)] |= peers or {"anyone"}
+    for component in set(pods) - selected:
+        found[(component, "all")].add("anyone")
+    return dict(found)
+
+
+def promised_hops(values: str) -> dict[tuple[str, int | str], set[str]]:
+    """docs/production.md, Security: from anywhere only the gateway's port and the Jaeger
+    UI's; session from gateway and feedback; feedback from the gateway; the agents' OTLP
+    ports from the services (and networkPolicy.otlpFrom); the tail tier's OTLP port from
+    the agents only; Jaeger's OTLP port from the tail tier only; PostgreSQL from session
+    only; the metrics ports from networkPolicy.metricsFrom."""
+    v = values_of(values)
+    others = lambda peers: {json.dumps(p, sort_keys=True) for p in peers}  # noqa: E731
+    services = {"gateway", "session", "feedback"}
+    hops = {
+        ("gateway", int(ENV["GATEWAY_PORT"])): {"anyone"},
+        ("jaeger", int(ENV["JAEGER_UI_PORT"])): {"anyone"},
+        ("session", int(ENV["SESSION_PORT"])): {"gateway", "feedback"},
+        ("feedback", int(ENV["FEEDBACK_PORT"])): {"gateway"},
+        ("otel-tail", int(ENV["OTLP_GRPC_PORT"])): {"otel-agent"},
+        ("jaeger", v["jaeger"]["ports"]["otlpGrpc"]): {"otel-tail"},
+    }
+    for port in (ENV["OTLP_GRPC_PORT"], ENV["OTLP_HTTP_PORT"]):
+        hops[("otel-agent", int(port))] = services | others(v["networkPolicy"]["otlpFrom"])
+    if v["postgresql"]["enabled"]:
+        hops[("postgresql", 5432)] = {"session"}
+    metrics_from = others(v["networkPolicy"]["metricsFrom"])
+    if metrics_from:
+        for component in ("otel-agent", "otel-tail", "jaeger"):
+            for port in (v["collector"]["ports"]["prometheus"],
+                         v["collector"]["ports"]["telemetry"], v["jaeger"]["ports"]["telemetry"]):
+                hops.setdefault((component, port), set()).update(metrics_from)
+    return hops
+
+
+def hop_differences(objects: list[dict], values: str) -> dict:
+    got, want = reachable(objects), promised_hops(values)
+    return {key: {"rendered": got.get(key), "promised": want.get(key)}
+            for key in got.keys() | want.keys() if got.get(key) != want.get(key)}
+
+
+@pytest.mark.parametrize("values", sorted(VALUES))
+def test_each_hop_is_open_to_its_callers_only(values: str) -> None:
+    assert hop_differences(render(values), values) == {}
+
+
+POLICIES = "templates/networkpolicies.yaml"
+
+
+@pytest.mark.parametrize(("broken", "edit", "args", "expected"), [
+    ("seccomp off", None, ["--set", "podSecurityContext.seccompProfile.type=Unconfined"],
+     "seccompProfile RuntimeDefault"),
+    ("another uid", None, ["--set", "podSecurityContext.runAsUser=1000"], "runAsUser 10001"),
+    ("the gateway reaches the tail tier", (
+        POLICIES, '"from" (list (index $peer "otel-agent"))',
+        '"from" (list (index $peer "otel-agent") $peer.gateway)'), [], ("otel-tail", 4317)),
+    ("the agents reach Jaeger's OTLP port", (
+        POLICIES, '"from" (list (index $peer "otel-tail"))',
+        '"from" (list (index $peer "otel-agent"))'), [], ("jaeger", 4317)),
+    ("feedback reaches PostgreSQL", (
+        POLICIES, '"from" (list $peer.session) "why" "the session service only"',
+        '"from" (list $peer.session $peer.feedback) "why" "the session service only"'), [],
+     ("postgresql", 5432)),
+    # Selectors are matched against the pods' labels: a policy selecting no pod leaves
+    # the default deny alone, and the gateway unreachable.
+    ("the per-hop policies select no pod", (
+        POLICIES, '{{- include "haptitalk.selectorLabels" $ctx | nindent 6 }}',
+        '{{- include "haptitalk.selectorLabels" $ctx | nindent 6 }}\n      tier: x'), [],
+     ("gateway", 8000)),
+])
+def test_lockdown_and_hop_checks_fail_on_a_broken_chart(
+        tmp_path: Path, broken: str, edit: tuple[str, str, str] | None, args: list[str],
+        expected: str | tuple) -> None:
+    """Each promise above, broken in a copy of the chart (the symbolic links copied as
+    files), is reported by the check that keeps it."""
+    chart = tmp_path / "haptitalk"
+    shutil.copytree(CHART, chart)
+    if edit:
+        file, old, new = edit
+        text = (chart / file).read_text()
+        assert old in text, f"{file} no longer has {old!r}: update this broken copy"
+        (chart / file).write_text(text.replace(old, new, 1))
+    objects = render("default", chart, *args)
+    if isinstance(expected, str):
+        problems = lockdown_problems(objects)
+        assert problems and all(expected in p for p in problems), problems
+    else:
+        differences = hop_differences(objects, "default")
+        assert expected in differences, (broken, differences)
