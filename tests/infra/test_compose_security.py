@@ -4,8 +4,8 @@
   published, all bound to BIND_ADDRESS (127.0.0.1 by default); session and feedback are not;
 - every container: no-new-privileges, all capabilities dropped, a read-only root
   filesystem, a memory limit, a healthcheck; images pinned to a version;
-- the services' image runs as a non-root user; the collector's OTLP HTTP receiver has
-  an explicit CORS allow-list; no secrets in the repository.
+- the services' image runs as uid 10001; the collector's OTLP HTTP receiver allows
+  CORS from the gateway's origin only; no secrets in the repository.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import re
 import subprocess
 
 import pytest
+import yaml
 
 from stackctl import local as stack
 from tests.support.stack import ROOT, dotenv
@@ -59,19 +60,26 @@ def test_every_container_is_locked_down(services: dict, name: str) -> None:
         assert re.search(r":[\w.-]*\d[\w.-]*$", image) and not image.endswith(":latest"), image
 
 
-def test_images_run_as_non_root() -> None:
-    for dockerfile in ("services/Dockerfile",):
-        text = (ROOT / dockerfile).read_text()
-        users = re.findall(r"^USER\s+(\S+)", text, re.M)
-        assert users and users[-1] not in ("root", "0"), dockerfile
-    # The collector's base image runs as 10001; ours keeps it (no USER root added).
+def test_images_run_as_uid_10001(services: dict) -> None:
+    """docs/reliability.md: the services' image runs as uid 10001, the user it creates (who
+    owns /data); compose does not override it. The collector's base image runs as 10001;
+    ours keeps it (no USER added)."""
+    text = (ROOT / "services/Dockerfile").read_text()
+    users = re.findall(r"^USER\s+(\S+)", text, re.M)
+    assert users and users[-1] == "10001", users
+    assert re.search(r"^RUN useradd [^\n]*--uid 10001 ", text, re.M)
+    for name in ("gateway", "session", "feedback"):
+        assert services[name].get("user") in (None, "10001"), name
     assert "USER" not in (ROOT / "infra/collector/Dockerfile").read_text()
 
 
-def test_otlp_http_cors_is_an_allow_list() -> None:
-    config = (ROOT / "infra/collector/config.yaml").read_text()
-    cors = config[config.index("cors:"):config.index("processors:")]
-    assert "allowed_origins" in cors and '"*"' not in cors and "'*'" not in cors
+def test_otlp_http_cors_allows_the_gateways_origin_only() -> None:
+    """docs/reliability.md: the OTLP HTTP receiver allows CORS only from the gateway's
+    origin (as a browser writes it: localhost or 127.0.0.1, the gateway's port)."""
+    config = yaml.safe_load((ROOT / "infra/collector/config.yaml").read_text())
+    cors = config["receivers"]["otlp"]["protocols"]["http"]["cors"]
+    port = f"${{env:GATEWAY_PORT:-{ENV['GATEWAY_PORT']}}}"
+    assert cors["allowed_origins"] == [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
 
 
 def test_no_secrets_in_the_repository() -> None:

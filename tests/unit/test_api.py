@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -202,3 +203,32 @@ def test_admin_api_false_removes_the_admin_routes() -> None:
     default = probe()
     assert default["session"] == default["feedback"] == [200, True], default
     assert all(documented for _, documented in default.values())
+
+
+def readme_example() -> tuple[dict, dict, dict]:
+    """The README's API example: the session it starts, the segment it sends and the answer
+    it shows (`"…"` where a value differs per call)."""
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("### The API (gateway)"):]
+    block = block[block.index("```bash"):block.index("```\n", 7)]
+    session, segment = (json.loads(b) for b in re.findall(r"-d '(\{[^']*\})'", block)[:2])
+    # The answer: from "# -> 200 {" over the comment lines until its braces close.
+    shown = ""
+    for line in block[block.index("# -> 200 {") + len("# -> 200 "):].splitlines():
+        shown += " " + line.lstrip("#").strip()
+        if shown.count("{") == shown.count("}"):
+            break
+    return session, segment, json.loads(shown.replace('"…"', "null"))
+
+
+def test_the_readmes_example_segment_gets_the_answer_it_shows(wired: TestClient) -> None:
+    session, segment, shown = readme_example()
+    sid = start(wired, session["mode"])
+    response = wired.post(f"/api/sessions/{sid}/segments", json=segment)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-trace-id"]
+    got = response.json()
+    assert set(got) == set(shown)
+    for key, value in shown.items():
+        if value is not None:  # "…": differs per call
+            assert got[key] == value, key
