@@ -94,7 +94,9 @@ def test_session_down_is_503_naming_it_then_recovers(
     assert error["code"] == "dependency_unavailable"
     assert error["dependency"] == "session"
     assert "session service unavailable" in error["message"]
-    assert elapsed < 3.5, f"503 took {elapsed:.1f}s, more than the 3 s downstream budget"
+    # At once (docs/reliability.md: the port refuses), not at the 3 s budget: a hang to
+    # the budget would pass a bound of 3.5 s.
+    assert elapsed < 1.0, f"503 after {elapsed:.2f}s; a refused port needs no waiting"
 
     def gateway_spans(trace: Trace) -> bool:
         return bool(trace.find(service="gateway", kind="server")) and bool(
@@ -120,9 +122,12 @@ def test_feedback_down_is_503_naming_feedback(
 ) -> None:
     stop_service("feedback")
     try:
+        started = time.monotonic()
         response = gateway.post(f"/api/sessions/{session_id}/segments", json=SEGMENT)
+        elapsed = time.monotonic() - started
         assert response.status_code == 503
         assert response.json()["error"]["dependency"] == "feedback"
+        assert elapsed < 1.0, f"503 after {elapsed:.2f}s; a refused port needs no waiting"
     finally:
         start_service("feedback")
 

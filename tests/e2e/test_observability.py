@@ -30,6 +30,7 @@ from tests.support.stack import (
     restart_with,
     service_log,
     setting,
+    stack_mode,
     start_service,
     stop_service,
 )
@@ -241,12 +242,16 @@ def _traceparent(trace_id: str, sampled: bool) -> dict[str, str]:
     return {"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-{'01' if sampled else '00'}"}
 
 
-def _assert_absent_once_later_trace_arrived(jaeger: Jaeger, absent: str, later: str) -> None:
+def _assert_absent_once_later_trace_arrived(jaeger: Jaeger, absent: str | dict[str, str],
+                                            later: str) -> None:
     """Each service's SDK exports spans in the order they end, and a wait returns a trace
     only once it has settled (the collector and Jaeger have passed on every span they had
-    accepted): once the later trace is there, `absent` would be too, had it been recorded."""
+    accepted): once the later trace is there, `absent` would be too, had it been recorded.
+    `absent`: one trace id, or trace ids by what each stands for (named on failure)."""
     jaeger.wait_for_trace(later, complete, "the later, sampled trace")
-    assert jaeger.get_trace(absent) is None
+    named = {absent: absent} if isinstance(absent, str) else absent
+    recorded = [what for what, trace_id in named.items() if jaeger.get_trace(trace_id)]
+    assert not recorded, f"recorded, though they should not be: {recorded}"
 
 
 def test_children_follow_the_callers_sampling_decision(gateway: httpx.Client,
@@ -260,6 +265,26 @@ def test_children_follow_the_callers_sampling_decision(gateway: httpx.Client,
                  headers=_traceparent(sampled, True))
     # Not sampled by the caller: no service records anything, across all three.
     _assert_absent_once_later_trace_arrived(jaeger, not_sampled, sampled)
+
+
+def test_health_probes_make_no_traces(gateway: httpx.Client, jaeger: Jaeger,
+                                      endpoints: Endpoints) -> None:
+    """docs/instrumenting-a-service.md: `OTEL_PYTHON_FASTAPI_EXCLUDED_URLS=healthz`, no
+    traces for health probes, even a probe that arrives with a sampled `traceparent`."""
+    # In compose only the gateway is published; locally every service is probed.
+    probed = ["gateway"] if stack_mode() == "compose" else sorted(SERVICES)
+    probes = {name: uuid.uuid4().hex for name in probed}
+    for name, trace_id in probes.items():
+        response = httpx.get(f"{endpoints.service(name)}/healthz",
+                             headers=_traceparent(trace_id, True), timeout=5)
+        assert response.status_code == 200, (name, response.text)
+    sid = gateway.post("/api/sessions", json={"user_id": "h", "mode": "dating"}
+                       ).json()["session_id"]
+    later = uuid.uuid4().hex
+    assert gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT,
+                        headers=_traceparent(later, True)).status_code == 200
+    _assert_absent_once_later_trace_arrived(
+        jaeger, {f"{name} /healthz": trace_id for name, trace_id in probes.items()}, later)
 
 
 @pytest.fixture
