@@ -131,7 +131,7 @@ bench-scenario: $(INSTALLED) ## Same Locust profile with a scenario off and on: 
 	@test -n "$(NAME)" || { echo "usage: make bench-scenario NAME=<scenario>|all  (make scenario lists them)"; exit 2; }
 	$(PY) -m bench.scenarios $(NAME)
 
-bench: $(INSTALLED) ## What tracing costs and where, ~8 min (PROFILE=1: flame graphs)
+bench: $(INSTALLED) ## What tracing costs and where, ~6 min (PROFILE=1: flame graphs)
 	$(PY) -m bench.run
 
 test: $(INSTALLED) ## Run every test: unit, end-to-end and browser, against the real stack (starts it if needed)
@@ -142,7 +142,7 @@ deploy-check: $(INSTALLED) ## Helm chart: lint, render (default + production val
 	@$(MAKE) --no-print-directory $(TOOLS)
 	$(PY) -m pytest tests/infra/test_chart.py
 
-test-scale: $(INSTALLED) ## The chart's collector tiers as local processes under load: 0 split traces, 0 lost spans, one replica stopped (~1.5 min)
+test-scale: $(INSTALLED) ## The chart's collector tiers as local processes under load: 0 split traces, 0 lost spans, one replica stopped (~50 s)
 	@$(MAKE) --no-print-directory $(TOOLS)
 	$(PY) -m pytest tests/scale -s
 

@@ -1,8 +1,9 @@
-"""`make bench`: what tracing costs this suite, and where the cost is (bounded, ~12 min).
+"""`make bench`: what tracing costs this suite, and where the cost is (bounded in time; how
+long it took is the last line of its report, and docs/benchmarks.md quotes it).
 
     make up && make bench                 # reports/bench-<time>/: results.json, report.md, PNGs
     make bench PROFILE=1                  # + py-spy flame graphs per service, top-costs table
-    make bench VARIANTS=levers            # every lever, not only the core ones (~25 min)
+    make bench VARIANTS=levers            # every lever, not only the core ones (longer)
     python -m bench.run --phases overhead --rounds 3 --variants core
 
 Phases (PHASES below; --phases picks some):
