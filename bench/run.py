@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import socket
 import subprocess
@@ -51,7 +52,7 @@ from stackctl.local import Processes, Program, compose_model, rss_mb, supervisor
 from stackctl.sample import CALM_SEGMENT, NEW_SESSION
 from stackctl.settings import ROOT, endpoints, setting
 from stackctl.topology import BACKEND, SERVICES
-from stackctl.wait import WaitTimeout
+from stackctl.wait import WaitTimeout, wait_until
 
 BIN = Path(sys.executable).parent
 # The benchmark's own copies of the services listen here, apart from the stack's.
@@ -324,17 +325,40 @@ def spans_made() -> dict[str, float]:
     return out
 
 
+def span_metrics_flush_s() -> float:
+    """The span_metrics connector's flush interval, from the collector's config."""
+    config = (ROOT / "infra/collector/config.yaml").read_text()
+    found = re.search(r"metrics_flush_interval:\s*(\d+)s", config)
+    assert found, "metrics_flush_interval not found in infra/collector/config.yaml"
+    return float(found.group(1))
+
+
+def spans_made_settled(timeout_s: float = 60) -> dict[str, float]:
+    """spans_made() once its counts have stayed the same across a whole flush interval
+    of span_metrics: every span the collector had received is counted by then."""
+    quiet_s = span_metrics_flush_s() + 1
+    last = {"counts": spans_made(), "since": time.monotonic()}
+
+    def settled() -> dict[str, float] | None:
+        counts = spans_made()
+        if counts != last["counts"]:
+            last.update(counts=counts, since=time.monotonic())
+            return None
+        return counts if time.monotonic() - last["since"] >= quiet_s else None
+
+    return wait_until(settled, "span_metrics' counts to stop moving", timeout_s, 0.5,
+                      seen=lambda: str(last["counts"]))
+
+
 def completeness(out: Path, args: argparse.Namespace) -> dict:
     rate, seconds = args.rate, args.completeness_seconds
     log(f"completeness: {rate} requests/s for {seconds} s, counted in spans")
     counters = ("otelcol_receiver_accepted_spans", "otelcol_receiver_refused_spans",
                 "otelcol_exporter_sent_spans", "otelcol_exporter_send_failed_spans",
                 "otelcol_processor_dropped_spans")
-    # The previous phase's last spans reach span_metrics' counters at its next flush
-    # (every 5 s, infra/collector/config.yaml): let two flushes pass before counting.
-    time.sleep(11)
+    # The previous phase's last spans reach span_metrics' counters at its next flush.
+    made_before = spans_made_settled()
     before = {c: collector_metric(c) for c in counters}
-    made_before = spans_made()
     users = max(1, rate // 2)
     with Services(next(v for v in VARIANTS if v.name == STACK), out / "data" / "completeness",
                   out / "logs-completeness") as services:
@@ -346,9 +370,7 @@ def completeness(out: Path, args: argparse.Namespace) -> dict:
     every_trace = figures.pop("all_trace_ids")
     log(f"completeness: {len(trace_ids)} traces; waiting for them in Jaeger")
     complete = JAEGER_API.count_found(trace_ids, deadline_s=60)
-    # span_metrics flushes every 5 s (infra/collector/config.yaml): wait past two flushes.
-    time.sleep(11)
-    made_after = spans_made()
+    made_after = spans_made_settled()
     made = {s: made_after.get(s, 0) - made_before.get(s, 0) for s in SERVICES}
     stored: dict[str, int] = dict.fromkeys(SERVICES, 0)
     missing_traces = 0

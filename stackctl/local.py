@@ -359,8 +359,10 @@ def cmd_up(only: list[str] | None) -> int:
             print(f"{exc}; see var/log/supervisord.log", file=sys.stderr)
             return 1
     else:
+        # Only the programs asked for: `update` alone would also restart every other
+        # program whose settings changed, without waiting for it to be healthy.
         supervisorctl("reread")
-        supervisorctl("update")
+        supervisorctl("update", *(p.name for p in programs))
 
     started = time.monotonic()
     for p in programs:
@@ -453,8 +455,6 @@ def main(argv: list[str] | None = None) -> int:
         # OTEL_TRACES_SAMPLER_ARG=0), so changed settings take effect.
         supervisorctl("stop", *args.services)
         CONF.write_text(render(to_local(compose_model())))
-        supervisorctl("reread")
-        supervisorctl("update")
         return cmd_up(args.services)
     result = supervisorctl("stop", *args.services)
     print(result.stdout.strip())

@@ -18,6 +18,7 @@ from stackctl.jaeger import Jaeger, Trace, complete
 from stackctl.sample import NEW_SESSION, SEGMENT
 from stackctl.settings import ROOT, Endpoints, setting
 from stackctl.wait import wait_until
+from tests.support.stack import restart_with, stack_mode, supervisorctl
 
 
 def make(*args: str, columns: int = 80, env: dict[str, str] | None = None,
@@ -215,3 +216,25 @@ def test_stop_and_start_monitoring_scripts(gateway: httpx.Client, jaeger: Jaeger
     response = gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT)
     jaeger.wait_for_trace(response.headers["x-trace-id"], complete,
                           "a whole trace through the restarted backend")
+
+
+def test_restarting_one_service_leaves_the_others_running() -> None:
+    """`stackctl.local restart gateway` (what restart_with and the fault tests use) restarts
+    the gateway only, even when a changed setting touches every service's command: the
+    others keep their process, instead of being restarted behind the caller's back
+    without a health wait (seen once: a test then found session down)."""
+    if stack_mode() == "compose":
+        pytest.skip("local runner (compose recreates what it is asked to)")
+
+    def pid(name: str) -> str:
+        return supervisorctl("pid", name).stdout.strip()
+
+    before = {name: pid(name) for name in ("gateway", "session", "feedback")}
+    try:
+        restart_with(["gateway"], {"OTEL_TRACES_SAMPLER_ARG": "0.5"})
+        after = {name: pid(name) for name in before}
+        assert after["gateway"] != before["gateway"], (before, after)
+        assert {n: after[n] for n in ("session", "feedback")} == \
+            {n: before[n] for n in ("session", "feedback")}, (before, after)
+    finally:
+        restart_with(["gateway"], {})
