@@ -10,10 +10,13 @@ import httpx
 from stackctl.settings import endpoints
 
 
-def metric_sum(text: str, name: str) -> float:
-    """Sum of every series of `name` (with or without `_total`) in Prometheus text."""
-    pattern = rf"^{name}(?:_total)?(?:{{[^}}]*}})?\s+([0-9.e+-]+)$"
-    return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.M))
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """Sum of every series of `name` (with or without `_total`) in Prometheus text; with
+    `labels` (exporter="otlp_grpc/jaeger"), of the series that carry all of them."""
+    pattern = rf"^{name}(?:_total)?(?:{{([^}}]*)}})?\s+([0-9.e+-]+)$"
+    wanted = {f'{key}="{value}"' for key, value in labels.items()}
+    return sum(float(m.group(2)) for m in re.finditer(pattern, text, re.M)
+               if wanted <= set(re.findall(r'\w+="[^"]*"', m.group(1) or "")))
 
 
 def scrape() -> str:

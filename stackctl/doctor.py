@@ -27,8 +27,33 @@ from stackctl.jaeger import Jaeger
 from stackctl.sample import NEW_SESSION, SEGMENT
 from stackctl.settings import Endpoints, endpoints
 from stackctl.topology import PUBLIC, SERVICES
+from stackctl.wait import WaitTimeout, wait_until
 
 TIMEOUT = httpx.Timeout(3.0)
+ZPAGES = ("servicez", "pipelinez")
+# The collector's exporter to Jaeger (infra/collector/config.yaml).
+TO_JAEGER = "otlp_grpc/jaeger"
+# How long batches waiting for Jaeger may stand still before the doctor calls them stuck:
+# longer than the exporter's longest pause between two retries (retry_on_failure's
+# max_interval in infra/collector/config.yaml; tests/infra/test_configs.py checks), so a
+# Jaeger that has just come back is seen draining the queue, not as unreachable.
+DRAIN_S = 12.0
+
+
+@dataclass(frozen=True)
+class Counters:
+    """The collector's own counters of spans, and of batches on their way to Jaeger."""
+
+    accepted: float
+    refused: float
+    sent: float
+    failed: float
+    queued: float  # batches in the sending queue
+    in_flight: float  # batches taken from it, being sent (and retried)
+
+    @property
+    def waiting(self) -> float:
+        return self.queued + self.in_flight
 
 
 @dataclass
@@ -80,32 +105,60 @@ class Doctor:
                            "Start it: `make up` (or infra/start-monitoring.sh); log: "
                            "var/log/otel-collector.log, or docker logs haptitalk-otel-collector")]
         results = [Result(True, f"collector is healthy ({self.url['collector_health']})")]
-        servicez = f"{self.url['zpages']}/debug/servicez"
-        zpages = self.get(servicez)
-        results.append(Result(zpages is not None and zpages.status_code == 200,
-                              f"collector zPages answer ({servicez})",
+        pages = [f"{self.url['zpages']}/debug/{page}" for page in ZPAGES]
+        silent = [url for url in pages
+                  if (answer := self.get(url)) is None or answer.status_code != 200]
+        results.append(Result(not silent,
+                              f"collector zPages answer ({', '.join(ZPAGES)} at "
+                              f"{self.url['zpages']}/debug/)" if not silent else
+                              f"collector zPages do not answer at {', '.join(silent)}",
                               "check ZPAGES_PORT and the zpages extension in "
                               "infra/collector/config.yaml"))
         return results
 
-    def collector_counters(self) -> list[Result]:
+    def counters(self) -> Counters | None:
         response = self.get(self.url["collector_metrics"])
         if response is None:
+            return None
+        text = response.text
+        return Counters(
+            accepted=metric_sum(text, "otelcol_receiver_accepted_spans"),
+            refused=metric_sum(text, "otelcol_receiver_refused_spans"),
+            sent=metric_sum(text, "otelcol_exporter_sent_spans", exporter=TO_JAEGER),
+            failed=metric_sum(text, "otelcol_exporter_send_failed_spans", exporter=TO_JAEGER),
+            queued=metric_sum(text, "otelcol_exporter_queue_size", exporter=TO_JAEGER),
+            in_flight=metric_sum(text, "otelcol_exporter_in_flight_requests",
+                                 exporter=TO_JAEGER),
+        )
+
+    def collector_counters(self, drain_s: float = DRAIN_S) -> list[Result]:
+        first = self.counters()
+        if first is None:
             return [Result(False, "cannot read the collector's own metrics",
                            f"is COLLECTOR_TELEMETRY_PORT right? ({self.url['collector_metrics']})")]
-        text = response.text
-        accepted = metric_sum(text, "otelcol_receiver_accepted_spans")
-        refused = metric_sum(text, "otelcol_receiver_refused_spans")
-        failed = metric_sum(text, "otelcol_exporter_send_failed_spans")
-        sent = metric_sum(text, "otelcol_exporter_sent_spans")
-        queue = metric_sum(text, "otelcol_exporter_queue_size")
+        # Spans that cannot reach Jaeger are not counted failed at once: the exporter
+        # retries each batch (retry_on_failure in infra/collector/config.yaml, minutes)
+        # while the queue grows. So batches waiting (queued, or being sent and retried)
+        # must drain, or at least some spans must leave, within a few seconds.
+        stuck = False
+        if first.waiting:
+            try:
+                wait_until(lambda: (now := self.counters()) is not None
+                           and (not now.waiting or now.sent > first.sent),
+                           "the collector's queue to Jaeger to move", drain_s, 0.5)
+            except WaitTimeout:
+                stuck = True
+        what = (f"collector sent {first.sent:.0f} spans to Jaeger, {first.failed:.0f} failed, "
+                f"{first.queued:.0f} waiting in the queue")
+        if stuck:
+            what += (f" and {first.in_flight:.0f} being retried; none sent in "
+                     f"{drain_s:g} s")
         return [
-            Result(accepted > 0, f"collector has received {accepted:.0f} spans "
-                                 f"({refused:.0f} refused)",
+            Result(first.accepted > 0, f"collector has received {first.accepted:.0f} spans "
+                                       f"({first.refused:.0f} refused)",
                    "no service has sent spans yet: check OTEL_EXPORTER_OTLP_ENDPOINT in "
                    "docker-compose.yml, then send a request (the probe below does)"),
-            Result(failed == 0, f"collector sent {sent:.0f} spans to Jaeger, "
-                                f"{failed:.0f} failed, {queue:.0f} waiting in the queue",
+            Result(first.failed == 0 and not stuck, what,
                    "the collector cannot reach Jaeger: is Jaeger up (`make status`)? "
                    "JAEGER_OTLP_GRPC_ENDPOINT / JAEGER_OTLP_GRPC_PORT must match"),
         ]
@@ -117,6 +170,13 @@ class Doctor:
                            "start it: `make up`; log: var/log/jaeger.log "
                            "(compose: docker logs haptitalk-jaeger)")]
         known = set(response.json().get("data") or [])
+        if not set(SERVICES) <= known:
+            # Spans still on their way (a first request a moment ago): once every span the
+            # collector has accepted is stored in Jaeger, ask again.
+            Jaeger(self.url["jaeger"]).barrier()
+            again = self.get(f"{self.url['jaeger']}/api/services")
+            if again is not None and again.status_code == 200:
+                known |= set(again.json().get("data") or [])
         missing = [s for s in SERVICES if s not in known]
         return [Result(not missing, "Jaeger knows " + (", ".join(sorted(known)) or "no service"),
                        f"no trace from {', '.join(missing)} yet: send traffic (`make load`), "

@@ -17,7 +17,6 @@ before its last one.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -135,12 +134,6 @@ def complete(trace: Trace, server_spans: int = SEGMENT_SERVER_SPANS_MIN) -> bool
 HOPS = (("collector_metrics", "otlp_grpc/jaeger"), ("jaeger_metrics", "jaeger_storage_exporter"))
 
 
-def _exporter_sum(text: str, name: str, exporter: str) -> float:
-    pattern = (rf'^{name}(?:_total)?{{[^}}]*exporter="{re.escape(exporter)}"[^}}]*}}'
-               rf"\s+([0-9.e+-]+)$")
-    return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.M))
-
-
 def _hop(url: str, exporter: str) -> tuple[float, float] | None:
     """(spans accepted, spans passed on or failed) by one hop, from its own metrics; None
     when they cannot be read (compose does not publish Jaeger's)."""
@@ -148,7 +141,7 @@ def _hop(url: str, exporter: str) -> tuple[float, float] | None:
         text = httpx.get(url, timeout=2).text
     except httpx.HTTPError:
         return None
-    passed = sum(_exporter_sum(text, name, exporter) for name in
+    passed = sum(metric_sum(text, name, exporter=exporter) for name in
                  ("otelcol_exporter_sent_spans", "otelcol_exporter_send_failed_spans"))
     return metric_sum(text, "otelcol_receiver_accepted_spans"), passed
 

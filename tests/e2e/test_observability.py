@@ -7,6 +7,7 @@ import html
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -373,12 +374,20 @@ def test_tail_sampling_keeps_errors_slow_traces_and_its_share(
 
 # --- make doctor -----------------------------------------------------------------------------
 
-def doctor() -> subprocess.CompletedProcess[str]:
+def doctor(**env: str) -> subprocess.CompletedProcess[str]:
     # A bare environment (no PATH) but the stack's coordinates: which mode, which engine
     # and which images (the doctor asks compose about the unpublished services).
     stack = {k: os.environ[k] for k in ("STACK", "DOCKER_HOST", "IMAGES") if k in os.environ}
     return subprocess.run([sys.executable, "-m", "stackctl.doctor"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, env={"COLUMNS": "200", "PATH": "", **stack})
+                          text=True, timeout=120,
+                          env={"COLUMNS": "200", "PATH": "", **stack, **env})
+
+
+def doctor_line(result: subprocess.CompletedProcess[str], text: str) -> str:
+    """The one line of the doctor's report that holds `text` (with its ✓, ✗ or !)."""
+    lines = [line.strip() for line in result.stdout.splitlines() if text in line]
+    assert len(lines) == 1, f"{text!r} in {len(lines)} lines of:\n{result.stdout}"
+    return lines[0]
 
 
 def test_doctor_on_a_healthy_stack(gateway: httpx.Client) -> None:
@@ -387,6 +396,66 @@ def test_doctor_on_a_healthy_stack(gateway: httpx.Client) -> None:
     assert result.returncode == 0, result.stdout
     assert "all hops healthy" in result.stdout
     assert "probe trace" in result.stdout and "complete in Jaeger" in result.stdout
+    # Both zPages the troubleshooting guide points at (docs/troubleshooting.md).
+    assert doctor_line(result, "collector zPages answer (servicez, pipelinez at").startswith("✓")
+
+
+def test_doctor_names_a_stopped_jaeger_and_the_queue_that_does_not_drain(
+        gateway: httpx.Client) -> None:
+    """The collector retries a batch for minutes before it counts its spans failed: with
+    Jaeger down, "0 failed" must not pass for a healthy hop while batches wait."""
+    stop_service("jaeger")
+    try:
+        traffic(gateway, 3)
+        # Spans sent now wait in the collector: batches queued, or taken and retried.
+        poll(lambda: collector_metric("otelcol_exporter_queue_size")
+             + collector_metric("otelcol_exporter_in_flight_requests") > 0,
+             "batches waiting in the collector for the stopped Jaeger")
+        result = doctor()
+    finally:
+        start_service("jaeger")
+    assert result.returncode == 1, result.stdout
+    assert doctor_line(result, "Jaeger's query API does not answer at").startswith("✗")
+    queue = doctor_line(result, "waiting in the queue")
+    assert queue.startswith("✗") and "failed" in queue and "none sent in" in queue, queue
+    assert "the collector cannot reach Jaeger" in result.stdout
+    assert "probe trace" in result.stdout and "not complete" in result.stdout
+
+
+def test_doctor_on_an_empty_pipeline_says_nothing_was_sent_yet() -> None:
+    """A collector and a Jaeger that were just (re)started, with no traffic yet: 0 spans
+    received and no service known are named as such, and the probe then goes through."""
+    # The collector's queue is on disk: what waits in it now would reach the new Jaeger.
+    poll(lambda: collector_metric("otelcol_exporter_queue_size")
+         + collector_metric("otelcol_exporter_in_flight_requests") == 0,
+         "the collector's queue to Jaeger to be empty", deadline_s=60)
+    stop_service("otel-collector")
+    try:
+        stop_service("jaeger")
+        start_service("jaeger")
+    finally:
+        start_service("otel-collector")
+    result = doctor()
+    assert result.returncode == 1, result.stdout
+    assert doctor_line(result, "collector has received 0 spans").startswith("✗")
+    missing = ", ".join(TOPOLOGY_SERVICES)
+    assert f"no trace from {missing} yet" in result.stdout
+    assert doctor_line(result, "probe trace").startswith("✓")
+
+
+def test_doctor_names_the_process_holding_a_service_port() -> None:
+    """A port of the suite held by another process: the doctor names that process. The
+    doctor is pointed at a port this test holds (GATEWAY_URL, as for a stack elsewhere),
+    so the running stack is left alone."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        url = f"http://127.0.0.1:{held.getsockname()[1]}"
+        result = doctor(GATEWAY_URL=url)
+    assert result.returncode == 1, result.stdout
+    assert doctor_line(result, f"gateway does not answer /healthz at {url}").startswith("✗")
+    assert f"port is held by pid {os.getpid()} (" in result.stdout, result.stdout
+    assert "not by the gateway service" in result.stdout
 
 
 def test_doctor_names_a_stopped_collector() -> None:

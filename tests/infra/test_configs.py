@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from stackctl import compose
+from stackctl import compose, doctor
 from stackctl import local as stack
 from tests.support.stack import ROOT, dotenv, setting
 
@@ -122,3 +123,13 @@ def test_jaeger_ui_menu_links_use_the_ports_in_env() -> None:
                 "PROMETHEUS_PORT", "Collector zPages": "ZPAGES_PORT"}
     for label, port in expected.items():
         assert re.match(rf"http://localhost:{setting(port)}/", links[label]), (label, port)
+
+
+def test_doctor_waits_longer_than_the_collectors_longest_retry_pause() -> None:
+    """`make doctor` calls the queue to Jaeger stuck when nothing leaves it for DRAIN_S:
+    a batch retried after the longest pause must still count as moving."""
+    config = yaml.safe_load((ROOT / "infra/collector/config.yaml").read_text())
+    retry = config["exporters"]["otlp_grpc/jaeger"]["retry_on_failure"]
+    value, unit = re.fullmatch(r"(\d+)(ms|s|m)", retry["max_interval"]).groups()
+    max_interval_s = int(value) * {"ms": 0.001, "s": 1, "m": 60}[unit]
+    assert doctor.DRAIN_S > max_interval_s, (doctor.DRAIN_S, retry["max_interval"])
