@@ -18,6 +18,7 @@ import pytest
 from stackctl.jaeger import Jaeger, Span, Trace, complete
 from stackctl.sample import CALM_SEGMENT
 from stackctl.settings import setting
+from tests.support.stack import start_service, stop_service
 
 
 @contextmanager
@@ -63,6 +64,12 @@ def client_calls(trace: Trace, parent: Span, to_route: str | None = None) -> lis
             if any(srv.tags.get("http.route") == to_route for srv in trace.children(c))]
 
 
+def scenario_tags(*traces: Trace) -> set[str]:
+    """Every `demo.scenario` value in these traces (docs/scenarios.md: the tag is on
+    exactly the affected traces, so an "off" trace has none)."""
+    return {s.tags["demo.scenario"] for t in traces for s in t.spans if "demo.scenario" in s.tags}
+
+
 def root(trace: Trace) -> Span:
     (span,) = [s for s in trace.spans if s.parent_id is None]
     return span
@@ -87,6 +94,20 @@ def test_admin_api_rejects_unknown_scenarios_and_params(gateway: httpx.Client) -
     names = {s["name"] for s in gateway.get("/admin/scenarios").json()}
     assert len(names) == 8
     assert not any(s["enabled"] for s in gateway.get("/admin/scenarios").json())
+
+
+def test_a_restarted_service_comes_back_with_its_switches_off(gateway: httpx.Client) -> None:
+    """docs/scenarios.md: the owner is the only process that holds a switch's state."""
+    def enabled(name: str) -> bool:
+        response = gateway.get("/admin/scenarios")
+        assert response.status_code == 200, response.text
+        return next(s["enabled"] for s in response.json() if s["name"] == name)
+
+    with scenario(gateway, "pool_of_one", True):
+        assert enabled("pool_of_one")
+        stop_service("feedback")
+        start_service("feedback")
+        assert not enabled("pool_of_one"), "feedback restarted with pool_of_one still on"
 
 
 # --- 1. N+1 ------------------------------------------------------------------------------
@@ -115,8 +136,11 @@ def test_n_plus_one(gateway: httpx.Client, jaeger: Jaeger, enabled: bool) -> Non
         assert sequential(assessments), "the N calls form a staircase"
         assert all(end(a) <= reports[0].start_us for a in assessments)
     else:
-        assert "demo.scenario" not in gateway_span.tags
+        assert scenario_tags(trace) == set()
         assert assessments == []
+        # Fixed: one batch call; feedback's `score segment` scored all of them at once.
+        scoring = trace.find(service="feedback", operation="score segment")
+        assert [s.tags["haptitalk.scorer.batch"] for s in scoring] == [segments]
 
 
 # --- 2. sequential fan-out -------------------------------------------------------------
@@ -138,12 +162,13 @@ def test_sequential_fanout(gateway: httpx.Client, jaeger: Jaeger, enabled: bool)
         assert root(trace).tags["demo.scenario"] == "sequential_fanout"
     else:
         assert overlapping(calls), "concurrent calls overlap in time"
+        assert scenario_tags(trace) == set()
 
 
 # --- 3. slow query -----------------------------------------------------------------------
 
-def _history_db_spans(jaeger: Jaeger, trace_ids: list[str]) -> list[Span]:
-    spans = []
+def _history_db_spans(jaeger: Jaeger, trace_ids: list[str]) -> tuple[list[Span], list[Trace]]:
+    spans, traces = [], []
     for trace_id in trace_ids:
         trace = wait(
             jaeger, trace_id,
@@ -151,7 +176,8 @@ def _history_db_spans(jaeger: Jaeger, trace_ids: list[str]) -> list[Span]:
                           for s in t.spans),
             "the history query's DB span")
         spans += [s for s in trace.spans if "ORDER BY seq DESC" in s.tags.get("db.statement", "")]
-    return spans
+        traces.append(trace)
+    return spans, traces
 
 
 def test_slow_query(gateway: httpx.Client, jaeger: Jaeger) -> None:
@@ -162,8 +188,9 @@ def test_slow_query(gateway: httpx.Client, jaeger: Jaeger) -> None:
     fast_ids = [gateway.post(f"/api/sessions/{sid}/segments", json=CALM_SEGMENT)
                 .headers["x-trace-id"] for _ in range(3)]
 
-    slow = _history_db_spans(jaeger, slow_ids)
-    fast = _history_db_spans(jaeger, fast_ids)
+    slow, _ = _history_db_spans(jaeger, slow_ids)
+    fast, fast_traces = _history_db_spans(jaeger, fast_ids)
+    assert scenario_tags(*fast_traces) == set(), "switched off: no trace is tagged"
     # The planted full scan, as each store writes it (services/session/store.py, postgres.py).
     scan = {"sqlite": "FROM segments NOT INDEXED WHERE",
             "postgres": "FROM segments WHERE lower(session_id) = lower(%s)"}[setting("SESSION_DB")]
@@ -187,13 +214,13 @@ async def _concurrent_segments(base_url: str, sessions: list[str]) -> list[str]:
     return [r.headers["x-trace-id"] for r in responses]
 
 
+def _traces_with(jaeger: Jaeger, trace_ids: list[str], name: str) -> list[Trace]:
+    return [wait(jaeger, trace_id, lambda t: bool(t.find(operation=name)), f"the {name!r} span")
+            for trace_id in trace_ids]
+
+
 def _spans_named(jaeger: Jaeger, trace_ids: list[str], name: str) -> list[Span]:
-    spans = []
-    for trace_id in trace_ids:
-        trace = wait(jaeger, trace_id, lambda t: bool(t.find(operation=name)),
-                                      f"the {name!r} span")
-        spans += trace.find(operation=name)
-    return spans
+    return [s for t in _traces_with(jaeger, trace_ids, name) for s in t.find(operation=name)]
 
 
 @pytest.mark.parametrize("enabled", [True, False], ids=["on", "off"])
@@ -212,6 +239,7 @@ def test_pool_of_one(gateway: httpx.Client, jaeger: Jaeger, enabled: bool) -> No
     else:
         assert waits[-1] < 30, waits
         assert overlapping(scoring)
+        assert scenario_tags(*_traces_with(jaeger, trace_ids, "score segment")) == set()
 
 
 @pytest.mark.parametrize("enabled", [True, False], ids=["on", "off"])
@@ -226,6 +254,7 @@ def test_blocking_call(gateway: httpx.Client, jaeger: Jaeger, enabled: bool) -> 
         assert all(s.tags["demo.scenario"] == "blocking_call" for s in lookups)
     else:
         assert overlapping(lookups), "in a worker thread, lookups run side by side"
+        assert scenario_tags(*_traces_with(jaeger, trace_ids, "load speaker profile")) == set()
 
 
 # --- 6. retry storm ------------------------------------------------------------------------
@@ -239,7 +268,12 @@ def test_retry_storm(gateway: httpx.Client, jaeger: Jaeger, enabled: bool) -> No
             scenario(gateway, "retry_storm", enabled):
         response = gateway.post(f"/api/sessions/{sid}/segments", json=CALM_SEGMENT)
     assert response.status_code == 503
-    assert response.json()["error"]["dependency"] == "feedback"
+    error = response.json()["error"]
+    # feedback's 503 names session; the gateway's names feedback and quotes it
+    # (docs/reliability.md: each service names the dependency it called).
+    assert error["dependency"] == "feedback"
+    assert error["message"].startswith("feedback service unavailable: answered 503: "
+                                       "session service unavailable: answered 503"), error
 
     attempts = 5 if enabled else 3
     trace = wait(
@@ -252,11 +286,48 @@ def test_retry_storm(gateway: httpx.Client, jaeger: Jaeger, enabled: bool) -> No
     tries = sorted(client_calls(trace, evaluate), key=lambda s: s.start_us)
     assert len(tries) == attempts and all(t.error for t in tries)
     gaps_ms = [(b.start_us - end(a)) / 1000 for a, b in zip(tries, tries[1:], strict=False)]
+    # Each retry is an event on feedback's span (docs/scenarios.md), in both policies.
+    assert [e.get("attempt") for e in evaluate.events if e.get("event") == "retry"] \
+        == list(range(2, attempts + 1)), evaluate.events
     if enabled:
         assert max(gaps_ms) < 20, f"retries back to back: {gaps_ms}"
         assert evaluate.tags["demo.scenario"] == "retry_storm"
+        assert scenario_tags(trace) == {"retry_storm", "flaky_history"}
     else:
         assert 25 <= gaps_ms[0] and 50 <= gaps_ms[1], f"backoff with jitter: {gaps_ms}"
+        # Only flaky_history (on in both) is tagged; the fixed policy tags nothing.
+        assert scenario_tags(trace) == {"flaky_history"}
+
+
+# --- 6b. flaky history (session's half of the retry storm) ---------------------------------
+
+def _history_reads(trace: Trace) -> list[Span]:
+    return [s for s in trace.find(service="session", kind="server")
+            if s.tags.get("http.route") == "/sessions/{session_id}/history"]
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["on", "off"])
+def test_flaky_history(gateway: httpx.Client, jaeger: Jaeger, enabled: bool) -> None:
+    sid = new_session(gateway)
+    with scenario(gateway, "flaky_history", enabled, failure_rate=1.0):
+        response = gateway.post(f"/api/sessions/{sid}/segments", json=CALM_SEGMENT)
+    if not enabled:
+        assert response.status_code == 200, response.text
+        trace = wait(jaeger, response.headers["x-trace-id"], complete,
+                     "the whole segment trace")
+        (read,) = _history_reads(trace)
+        assert not read.error and not read.exception_events
+        assert scenario_tags(trace) == set(), trace.describe()
+        return
+    # Every read fails; feedback's fixed policy tries three times, then gives up.
+    assert response.status_code == 503
+    trace = wait(jaeger, response.headers["x-trace-id"],
+                 lambda t: len(_history_reads(t)) == 3, "three failing history reads")
+    for read in _history_reads(trace):
+        assert read.error and read.tags["http.response.status_code"] == 503
+        assert read.tags["demo.scenario"] == "flaky_history"
+        assert "injected flakiness" in read.exception_events[0]["exception.message"]
+    assert scenario_tags(trace) == {"flaky_history"}
 
 
 # --- 7. error injection ----------------------------------------------------------------------
