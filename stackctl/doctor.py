@@ -16,7 +16,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 from rich.console import Console
@@ -24,6 +23,7 @@ from rich.console import Console
 from stackctl import compose
 from stackctl.collector_metrics import metric_sum
 from stackctl.jaeger import Jaeger
+from stackctl.ports import listener
 from stackctl.sample import NEW_SESSION, SEGMENT
 from stackctl.settings import Endpoints, endpoints
 from stackctl.topology import PUBLIC, SERVICES
@@ -232,31 +232,6 @@ def compose_says_healthy(service: str) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return f"{service} healthy" in out
-
-
-def listener(port: int) -> str | None:
-    """Which process listens on a TCP port (Linux /proc), for 'port taken' messages."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(fields[9])
-    if not inodes:
-        return None
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            for fd in (proc / "fd").iterdir():
-                if any(f"socket:[{i}]" == os.readlink(fd) for i in inodes):
-                    cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
-                    return f"pid {proc.name} ({cmd.strip()})"
-        except OSError:
-            continue
-    return "another user's process"
 
 
 def main() -> int:

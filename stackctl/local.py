@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stackctl import compose
+from stackctl.ports import listener, port_of
 from stackctl.settings import ROOT
 from stackctl.wait import WaitTimeout, wait_until
 
@@ -248,6 +249,19 @@ def healthy(url: str) -> bool:
         return False
 
 
+def port_taken(program: Program) -> str | None:
+    """Before starting a program: "port N is held by ..." when another process already
+    listens on its health port. Its health URL would answer for it, and `make up` call
+    healthy a program that could not bind its ports."""
+    if program.health_url is None:
+        return None
+    port = port_of(program.health_url)
+    owner = listener(port)
+    return None if owner is None else (
+        f"port {port} ({program.name}'s health URL) is held by {owner}: stop it, or "
+        f"change the port in .env")
+
+
 def wait_healthy(program: Program, alive: Callable[[], bool],
                  timeout_s: float = HEALTH_TIMEOUT_S) -> None:
     """Until the program answers its health URL; RuntimeError as soon as it has died."""
@@ -275,6 +289,9 @@ class Processes:
         self.logs.mkdir(parents=True, exist_ok=True)
         try:
             for p in self.programs:
+                taken = port_taken(p)
+                if taken:
+                    raise RuntimeError(f"{p.name} not started: {taken}")
                 env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **p.environment}
                 with open(self.logs / f"{p.name}.log", "a") as out:
                     proc = subprocess.Popen(p.command, cwd=ROOT, env=env, stdout=out,
@@ -367,6 +384,11 @@ def cmd_up(only: list[str] | None) -> int:
     started = time.monotonic()
     for p in programs:
         print(f"  starting {p.name:<15}", end="", flush=True)
+        taken = None if "RUNNING" in supervisorctl("status", p.name).stdout else port_taken(p)
+        if taken:
+            print("NOT STARTED")
+            print(textwrap.fill(taken, 78, initial_indent="  ", subsequent_indent="  "))
+            return 1
         supervisorctl("start", p.name)
         try:
             wait_healthy(p, lambda p=p: not any(

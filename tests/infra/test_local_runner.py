@@ -13,6 +13,7 @@ listens on free ports, so a stack that is up is left alone.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import tempfile
@@ -130,3 +131,26 @@ def test_without_ui_assets_jaeger_serves_its_placeholder_and_make_up_says_how_to
     assert page.status_code == 200 and PLACEHOLDER_TEXT in page.text, page.text[:300]
     api = httpx.get(f"{ui}/api/services", timeout=5)
     assert api.status_code == 200 and "data" in api.json(), api.text
+
+
+def test_a_port_held_by_another_process_is_named_not_called_healthy(
+        private_runner: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Something else answers the collector's health port: `make up` names the holder
+    instead of taking its answer for the collector's (it once said "healthy" for a
+    collector that crash-looped, because the shared stack's collector answered)."""
+    _require(OTELCOL)
+    ports = free_ports(monkeypatch, "OTLP_GRPC_PORT", "OTLP_HTTP_PORT",
+                       "COLLECTOR_PROMETHEUS_PORT", "ZPAGES_PORT", "COLLECTOR_HEALTH_PORT",
+                       "COLLECTOR_TELEMETRY_PORT")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", int(ports["COLLECTOR_HEALTH_PORT"])))
+        holder.listen()
+        status = local.cmd_up(["otel-collector"])
+    out = capsys.readouterr().out
+    assert status == 1, out
+    assert "starting otel-collector NOT STARTED" in " ".join(out.split()), out
+    assert (f"port {ports['COLLECTOR_HEALTH_PORT']} (otel-collector's health URL) is held "
+            f"by pid {os.getpid()}") in " ".join(out.split()), out
+    assert all(len(line) <= 80 for line in out.splitlines()), out
+    assert "RUNNING" not in local.supervisorctl("status", "otel-collector").stdout
