@@ -40,6 +40,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from stackctl import compose
 from stackctl.ports import listener, port_of
@@ -256,7 +257,7 @@ def port_taken(program: Program) -> str | None:
     if program.health_url is None:
         return None
     port = port_of(program.health_url)
-    owner = listener(port)
+    owner = listener(port, urlsplit(program.health_url).hostname)
     return None if owner is None else (
         f"port {port} ({program.name}'s health URL) is held by {owner}: stop it, or "
         f"change the port in .env")

@@ -3,13 +3,28 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
+_ANY = {ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("::")}
 
-def listener(port: int) -> str | None:
-    """Which process listens on a TCP port (Linux /proc), for 'port taken' messages."""
+
+def _address(hex_address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """A /proc/net/tcp{,6} local address: 32-bit words in host (little-endian) order."""
+    raw = bytes.fromhex(hex_address)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    address = ipaddress.ip_address(words)
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
+
+def listener(port: int, host: str | None = None) -> str | None:
+    """Which process listens on a TCP port (on `host`'s address or on all addresses;
+    any address when `host` is None), for "port taken" messages."""
+    wanted = None if host is None else ipaddress.ip_address(socket.gethostbyname(host))
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -18,7 +33,10 @@ def listener(port: int) -> str | None:
             continue
         for row in rows:
             fields = row.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            address, hex_port = fields[1].rsplit(":", 1)
+            if fields[3] != "0A" or int(hex_port, 16) != port:
+                continue
+            if wanted is None or _address(address) in _ANY | {wanted}:
                 inodes.add(fields[9])
     if not inodes:
         return None

@@ -20,6 +20,10 @@ from services.common.errors import DependencyUnavailable, DownstreamError
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+# How long after its budget a call is cancelled if bytes still trickle in.
+WHOLE_CALL_MARGIN_S = 0.2
+
+
 def timeout_from_env(default_s: float) -> float:
     return float(os.environ.get("DOWNSTREAM_TIMEOUT_S", default_s))
 
@@ -68,9 +72,12 @@ class Downstream:
         url = f"{self.base_url}{path}"
         budget = timeout_s or self.timeout_s
         try:
-            # httpx's own timeout bounds each phase (connect, read, ...); this bounds the
-            # whole call, so a slow trickle of bytes cannot hold the caller past its budget.
-            async with asyncio.timeout(budget):
+            # httpx's own timeout bounds each phase (connect, read, ...) and fires first for
+            # a dependency that never answers: an exception inside the instrumented call,
+            # so its CLIENT span is red in Jaeger. The whole-call deadline, a moment later,
+            # stops a slow trickle of bytes; a cancellation is not an exception to
+            # OpenTelemetry, so that span stays unmarked (the caller's span has the 503).
+            async with asyncio.timeout(budget + WHOLE_CALL_MARGIN_S):
                 response = await self.client.request(method, url, json=json, params=params,
                                                      timeout=budget)
         except (TimeoutError, httpx.TimeoutException) as exc:

@@ -133,7 +133,7 @@ def test_feedback_down_is_503_naming_feedback(
 
 
 def test_hung_session_is_503_naming_it_at_the_3s_budget(
-    gateway: httpx.Client, session_id: str
+    gateway: httpx.Client, session_id: str, jaeger: Jaeger
 ) -> None:
     """A stopped service refuses connections at once; a hung one accepts them and never
     answers. Only the second reaches the gateway's 3 s budget (DEFAULT_TIMEOUT_S)."""
@@ -150,3 +150,13 @@ def test_hung_session_is_503_naming_it_at_the_3s_budget(
     assert "no answer within 3s" in error["message"], error
     # It waited for the budget (the call really was in flight), and not a moment longer.
     assert 2.9 <= elapsed < 3.5, f"503 after {elapsed:.2f}s; the budget is 3 s"
+
+    # In Jaeger, the call that timed out is red, its exception recorded (not only the
+    # gateway's SERVER span that answered 503).
+    def timed_out_call(trace: Trace) -> list:
+        return [s for s in trace.find(service="gateway", kind="client")
+                if s.error and any("ReadTimeout" in str(e.get("exception.type"))
+                                   for e in s.exception_events)]
+
+    jaeger.wait_for_trace(response.headers["x-trace-id"], lambda t: bool(timed_out_call(t)),
+                          "the gateway's timed-out call to session as an error span")

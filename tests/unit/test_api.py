@@ -166,8 +166,15 @@ def test_a_hung_session_behind_feedback_is_named_by_each_caller_in_turn(
                    key=lambda s: s.start_time)
     first_s = (reads[0].end_time - reads[0].start_time) / 1e9
     assert 1.4 <= first_s < 1.8, f"feedback's first read of session took {first_s:.2f}s"
-    assert len(reads) == 2, "the retry was under way when the gateway gave up"
-    assert [e.attributes["attempt"] for e in evaluate.events if e.name == "retry"] == [2]
+    # The read that timed out is red in Jaeger, its exception recorded.
+    assert reads[0].status.status_code.name == "ERROR", reads[0].status
+    assert [e.attributes["exception.type"] for e in reads[0].events
+            if e.name == "exception"] == ["httpx.ReadTimeout"], reads[0].events
+    # The retry was under way when the gateway gave up. (In process, the gateway's call
+    # to feedback has no socket to time out: its whole-call deadline, WHOLE_CALL_MARGIN_S
+    # after the budget, stops it, so a third attempt may have begun.)
+    assert len(reads) >= 2, "no retry was under way when the gateway gave up"
+    assert [e.attributes["attempt"] for e in evaluate.events if e.name == "retry"][0] == 2
 
 
 _ADMIN_PROBE = """
