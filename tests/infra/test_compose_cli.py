@@ -22,18 +22,24 @@ IMAGE_VARS = ("JAEGER_IMAGE", "COLLECTOR_IMAGE", "PROMETHEUS_IMAGE", "PYTHON_IMA
               "BUSYBOX_IMAGE")
 
 
-def make_up(tmp_path, compose_file: str) -> subprocess.CompletedProcess[str]:
+def make_up(tmp_path, compose_file: str, target: str = "up"
+            ) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "docker-compose.yml"
     path.write_text(compose_file)
-    return subprocess.run(["make", "--no-print-directory", "up", "STACK=compose"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600,
+    return subprocess.run(["make", "--no-print-directory", target, "STACK=compose"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "COMPOSE_FILE": str(path)})
 
 
-def test_a_broken_compose_file_makes_make_up_fail(tmp_path) -> None:
-    result = make_up(tmp_path, "services:\n  gateway: [\n")
+@pytest.mark.parametrize("target", ["up", "down", "status", "logs"])
+def test_a_broken_compose_file_makes_the_make_target_fail(tmp_path, target: str) -> None:
+    """README: `make up`, `down`, `status` and `logs` exit with compose's own status."""
+    result = make_up(tmp_path, "services:\n  gateway: [\n", target)
     assert result.returncode != 0, result.stdout + result.stderr
     assert "yaml" in result.stderr.lower(), result.stderr
+    # It stopped at compose's failure: `make up` goes on to print the URLs (and to make a
+    # first trace) only after compose said the stack is up.
+    assert "Gateway API" not in result.stdout, result.stdout
 
 
 def test_a_failing_build_makes_make_up_fail(tmp_path) -> None:
