@@ -35,8 +35,11 @@ from tests.support.stack import (
 )
 
 OUTAGE_S = 20
-# A new request's whole trace after the collector is back: 0.6-1.2 s measured (OTLP/HTTP).
-RECOVERY_BOUND_S = 2.0
+# A new request's whole trace after the collector is back (OTLP/HTTP): 0.5-2.0 s measured.
+# Not a hard second: the SDK's exporter may be asleep in a retry pause of the outage's
+# last batch (1, 2, then 4 s, each +-20 %, inside its 10 s export timeout), and the next
+# batch waits for it. The bound is that longest pause plus the export.
+RECOVERY_BOUND_S = 5.0
 # The SDKs' exporters back off between retries (1 s, 2 s, ... per batch): about one
 # warning a second across traces, logs and metrics (21-24 in 20 s measured). One per
 # request or per span, the flood this guards against, would be hundreds.
@@ -156,7 +159,8 @@ def test_otlp_http_export_recovers_much_faster_than_grpc(endpoints: Endpoints, j
     report("export_protocol_recovery", {k: round(v, 2) if v != float("inf")
                                         else f">{GRPC_DEADLINE_S:g}" for k, v in seconds.items()})
     assert seconds["http"] <= RECOVERY_BOUND_S, seconds
-    assert seconds["grpc"] > 3 * seconds["http"], seconds
+    # Several times slower: 3.2x-11x measured (gRPC 6.5-8.7 s, once > 30 s).
+    assert seconds["grpc"] > 2.5 * seconds["http"], seconds
 
 
 def test_jaeger_outage_spans_wait_in_the_collector(endpoints: Endpoints, jaeger: Jaeger) -> None:
