@@ -23,7 +23,7 @@ from rich.console import Console
 from stackctl import compose
 from stackctl.collector_metrics import metric_sum
 from stackctl.jaeger import Jaeger
-from stackctl.ports import listener
+from stackctl.ports import holder
 from stackctl.sample import NEW_SESSION, SEGMENT
 from stackctl.settings import Endpoints, endpoints
 from stackctl.topology import PUBLIC, SERVICES
@@ -88,7 +88,7 @@ class Doctor:
                 results.append(Result(True, f"{name} is healthy (docker compose healthcheck; "
                                             "internal, not published)"))
                 continue
-            owner = listener(int(self.url[name].rsplit(":", 1)[1]))
+            owner = holder(self.url[name])
             fix = (f"port is held by {owner}, not by the {name} service: stop it or change "
                    f"{name.upper()}_PORT in .env" if owner and "uvicorn" not in owner
                    else f"start it: `make up`; its log: var/log/{name}.log "

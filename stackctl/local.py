@@ -40,10 +40,9 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from stackctl import compose
-from stackctl.ports import listener, port_of
+from stackctl.ports import holder, port_of
 from stackctl.settings import ROOT
 from stackctl.wait import WaitTimeout, wait_until
 
@@ -256,11 +255,10 @@ def port_taken(program: Program) -> str | None:
     healthy a program that could not bind its ports."""
     if program.health_url is None:
         return None
-    port = port_of(program.health_url)
-    owner = listener(port, urlsplit(program.health_url).hostname)
+    owner = holder(program.health_url)
     return None if owner is None else (
-        f"port {port} ({program.name}'s health URL) is held by {owner}: stop it, or "
-        f"change the port in .env")
+        f"port {port_of(program.health_url)} ({program.name}'s health URL) is held by "
+        f"{owner}: stop it, or change the port in .env")
 
 
 def wait_healthy(program: Program, alive: Callable[[], bool],
@@ -382,10 +380,13 @@ def cmd_up(only: list[str] | None) -> int:
         supervisorctl("reread")
         supervisorctl("update", *(p.name for p in programs))
 
+    # Programs already running hold their own ports; any other holder is named below.
+    running = {line.split()[0] for line in supervisorctl("status").stdout.splitlines()
+               if "RUNNING" in line}
     started = time.monotonic()
     for p in programs:
         print(f"  starting {p.name:<15}", end="", flush=True)
-        taken = None if "RUNNING" in supervisorctl("status", p.name).stdout else port_taken(p)
+        taken = None if p.name in running else port_taken(p)
         if taken:
             print("NOT STARTED")
             print(textwrap.fill(taken, 78, initial_indent="  ", subsequent_indent="  "))

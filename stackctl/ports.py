@@ -53,3 +53,8 @@ def listener(port: int, host: str | None = None) -> str | None:
 
 def port_of(url: str) -> int:
     return urlsplit(url).port or (443 if url.startswith("https") else 80)
+
+
+def holder(url: str) -> str | None:
+    """Which process listens where `url` points (its host's address, or all addresses)."""
+    return listener(port_of(url), urlsplit(url).hostname)

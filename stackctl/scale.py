@@ -51,7 +51,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from stackctl.collector_metrics import metric_sum
-from stackctl.local import Processes, Program, healthy
+from stackctl.local import Processes, Program, port_taken
 from stackctl.settings import ROOT, settings
 from stackctl.wait import WaitTimeout, wait_until
 
@@ -174,12 +174,12 @@ def running(resolver_interval: str = "1s") -> Iterator[Topology]:
     if shutil.which("unshare") is None:
         raise SystemExit("`unshare` (util-linux) is needed for the agent's view of DNS")
     topology = programs(resolver_interval)
-    # A health URL that answers already belongs to another run: its processes, not ours,
-    # would pass the health checks below.
-    busy = [p.name for p in topology if healthy(p.health_url)]
+    # A port already held belongs to another run: its processes, not ours, would pass
+    # the health checks below (Processes refuses them too; this names them all at once).
+    busy = [f"{p.name}: {taken}" for p in topology if (taken := port_taken(p))]
     if busy:
-        raise SystemExit(f"a scaled topology is already running ({', '.join(busy)} answer "
-                         "on 127.0.0.x): another make test-scale?")
+        raise SystemExit("a scaled topology is already running? (another make test-scale)\n"
+                         + "\n".join(busy))
     VAR.mkdir(parents=True, exist_ok=True)
     write_hosts(TAILS)
     with Processes(topology, VAR) as processes:
@@ -472,6 +472,8 @@ def main(argv: list[str] | None = None) -> int:
         with running() as topology:
             print(f"OTLP/HTTP in: {topology.otlp_url}   Jaeger: {topology.jaeger_url}"
                   "   (Ctrl-C stops)")
+            # SIGTERM (kill, a CI job's end) stops it like Ctrl-C: the processes go too.
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
             try:
                 signal.pause()
             except KeyboardInterrupt:
