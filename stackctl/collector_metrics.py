@@ -9,6 +9,12 @@ import httpx
 
 from stackctl.settings import endpoints
 
+# Component names in infra/collector/config.yaml and infra/jaeger/config.yaml whose
+# counters the tools read (label values of the otelcol_* metrics).
+TO_JAEGER = "otlp_grpc/jaeger"  # the collector's exporter to Jaeger
+TRACES_BATCH = "batch/traces"  # the collector's batch in the traces pipeline
+JAEGER_STORE = "jaeger_storage_exporter"  # Jaeger's exporter into its storage
+
 
 def metric_sum(text: str, name: str, **labels: str) -> float:
     """Sum of every series of `name` (with or without `_total`) in Prometheus text; with

@@ -21,7 +21,7 @@ import httpx
 from rich.console import Console
 
 from stackctl import compose
-from stackctl.collector_metrics import metric_sum
+from stackctl.collector_metrics import TO_JAEGER, metric_sum
 from stackctl.jaeger import Jaeger
 from stackctl.ports import holder
 from stackctl.sample import NEW_SESSION, SEGMENT
@@ -31,8 +31,6 @@ from stackctl.wait import WaitTimeout, wait_until
 
 TIMEOUT = httpx.Timeout(3.0)
 ZPAGES = ("servicez", "pipelinez")
-# The collector's exporter to Jaeger (infra/collector/config.yaml).
-TO_JAEGER = "otlp_grpc/jaeger"
 # How long batches waiting for Jaeger may stand still before the doctor calls them stuck:
 # longer than the exporter's longest pause between two retries (retry_on_failure's
 # max_interval in infra/collector/config.yaml; tests/infra/test_configs.py checks), so a

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from stackctl.collector_metrics import metric_sum
+from stackctl.collector_metrics import JAEGER_STORE, TO_JAEGER, TRACES_BATCH, metric_sum
 from stackctl.settings import endpoints
 from stackctl.topology import EDGES, SEGMENT_SERVER_SPANS_MIN, SERVICES
 from stackctl.wait import WaitTimeout, wait_until
@@ -129,21 +129,41 @@ def complete(trace: Trace, server_spans: int = SEGMENT_SERVER_SPANS_MIN) -> bool
             and len(trace.find(kind="server")) >= server_spans)
 
 
-# The two hops between the services' SDKs and Jaeger's store: (whose counters, the
-# exporter that passes spans on to the next hop).
-HOPS = (("collector_metrics", "otlp_grpc/jaeger"), ("jaeger_metrics", "jaeger_storage_exporter"))
-
-
-def _hop(url: str, exporter: str) -> tuple[float, float] | None:
-    """(spans accepted, spans passed on or failed) by one hop, from its own metrics; None
-    when they cannot be read (compose does not publish Jaeger's)."""
+def _scrape(url: str) -> str | None:
+    """A hop's own metrics (Prometheus text); None when they cannot be read (compose does
+    not publish Jaeger's)."""
     try:
-        text = httpx.get(url, timeout=2).text
+        return httpx.get(url, timeout=2).text
     except httpx.HTTPError:
         return None
-    passed = sum(metric_sum(text, name, exporter=exporter) for name in
-                 ("otelcol_exporter_sent_spans", "otelcol_exporter_send_failed_spans"))
-    return metric_sum(text, "otelcol_receiver_accepted_spans"), passed
+
+
+def _accepted(text: str) -> float:
+    return metric_sum(text, "otelcol_receiver_accepted_spans")
+
+
+# The two hops between the services' SDKs and Jaeger's store, each judged by its own
+# counters. A hop has passed on the spans it had accepted at a mark when:
+# - the collector: its traces batch has sent at least that many spans on, and after that
+#   its exporter to Jaeger has nothing queued or being sent. Not "exporter sent >=
+#   accepted": the exporter's queue lives on disk, and spans an earlier run left in it
+#   are sent (and counted) after a restart without this run having accepted them, so that
+#   sum balances early while a span still waits in the batch;
+# - Jaeger: its storage exporter has stored (or failed) as many spans as its receiver had
+#   accepted (its queue is in memory: nothing carries over a restart).
+def _left_batch(text: str, mark: float) -> bool:
+    return metric_sum(text, "otelcol_processor_batch_batch_send_size_sum",
+                      processor=TRACES_BATCH) >= mark
+
+
+def _exporter_idle(text: str) -> bool:
+    return (metric_sum(text, "otelcol_exporter_queue_size", exporter=TO_JAEGER) == 0
+            and metric_sum(text, "otelcol_exporter_in_flight_requests", exporter=TO_JAEGER) == 0)
+
+
+def _stored(text: str, mark: float) -> bool:
+    return sum(metric_sum(text, name, exporter=JAEGER_STORE) for name in
+               ("otelcol_exporter_sent_spans", "otelcol_exporter_send_failed_spans")) >= mark
 
 
 class Jaeger:
@@ -158,23 +178,31 @@ class Jaeger:
 
     def barrier(self, limit_s: float = BARRIER_LIMIT_S) -> None:
         """Return once every span the collector had accepted when called has left it, and
-        then every span Jaeger had accepted by that point is stored (a watermark on their
-        counters: it holds under a steady load too)."""
+        then every span Jaeger had accepted by that point is stored (marks on their
+        counters; under a steady load the queue is seen empty between two sends). A step
+        still waiting after `limit_s` ends it: spans dropped on purpose (tail sampling)
+        never arrive."""
         urls = endpoints()
-        for attribute, exporter in HOPS:
-            url = getattr(urls, attribute)
-            counts = _hop(url, exporter)
-            if counts is None:
+        steps: list[tuple[str, str, Callable[[str, float], bool]]] = [
+            (urls.collector_metrics, "the collector's batch to pass on the spans it had "
+                                     "accepted", _left_batch),
+            (urls.collector_metrics, "the collector's queue to Jaeger to empty",
+             lambda text, _mark: _exporter_idle(text)),
+            (urls.jaeger_metrics, "Jaeger to store the spans it had accepted", _stored),
+        ]
+        for url, what, done in steps:
+            text = _scrape(url)
+            if text is None:
                 continue
-            mark = counts[0]
+            mark = _accepted(text)
 
-            def passed(url: str = url, exporter: str = exporter, mark: float = mark) -> bool:
-                now = _hop(url, exporter)
-                return now is None or now[1] >= mark
+            def passed(url: str = url, mark: float = mark,
+                       done: Callable[[str, float], bool] = done) -> bool:
+                now = _scrape(url)
+                return now is None or done(now, mark)
 
             try:
-                wait_until(passed, f"the spans accepted at {url} to be passed on", limit_s,
-                           0.05)
+                wait_until(passed, f"{what} ({url})", limit_s, 0.05)
             except WaitTimeout:
                 return  # spans dropped on purpose (tail sampling): nothing to wait for
 

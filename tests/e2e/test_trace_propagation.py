@@ -3,16 +3,14 @@ Jaeger with correct parent links, span kinds, routes, statuses and DB statements
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import httpx
-import pytest
 
 from stackctl.jaeger import Jaeger, Trace
 from stackctl.sample import SEGMENT
-from stackctl.settings import endpoints, setting
-from tests.support.stack import stack_mode
+from stackctl.settings import setting
+from tests.support.settle import assert_waits_return_whole_traces
 
 
 def _complete_segment_trace(trace: Trace) -> bool:
@@ -132,32 +130,10 @@ def test_a_callers_traceparent_is_continued(gateway: httpx.Client, jaeger: Jaege
     assert gateway_server.parent_id == outside_span
 
 
-def _probe_span(trace_id: str, span_id: str, parent_id: str | None) -> None:
-    """One span posted straight to the collector (OTLP/HTTP JSON); 200 = accepted."""
-    now = time.time_ns()
-    span = {"traceId": trace_id, "spanId": span_id, "name": "settle probe", "kind": 1,
-            "startTimeUnixNano": str(now), "endTimeUnixNano": str(now + 1_000_000),
-            **({"parentSpanId": parent_id} if parent_id else {})}
-    body = {"resourceSpans": [{
-        "resource": {"attributes": [{"key": "service.name",
-                                     "value": {"stringValue": "settle-probe"}}]},
-        "scopeSpans": [{"spans": [span]}]}]}
-    response = httpx.post(f"{endpoints().otlp_http}/v1/traces", json=body, timeout=5)
-    assert response.status_code == 200, response.text
-
-
 def test_a_wait_returns_every_span_the_collector_had_accepted(jaeger: Jaeger) -> None:
     """The settle rule (stackctl/jaeger.py): a wait whose condition part of a trace already
     meets returns the trace only once every span the collector had accepted is stored."""
-    if stack_mode() == "compose":
-        pytest.skip("compose does not publish Jaeger's own counters, so a wait cannot see "
-                    "the last hop (Jaeger's batch) settle there: local mode only")
-    trace_id, first, second = uuid.uuid4().hex, uuid.uuid4().hex[:16], uuid.uuid4().hex[:16]
-    _probe_span(trace_id, first, None)
-    jaeger.wait_for_trace(trace_id, lambda t: bool(t.spans), "the first span", settle=False)
-    _probe_span(trace_id, second, first)  # accepted, still on its way to Jaeger
-    trace = jaeger.wait_for_trace(trace_id, lambda t: bool(t.spans), "any span")
-    assert len(trace.spans) == 2, trace.describe()
+    assert_waits_return_whole_traces(jaeger, tries=3)
 
 
 def test_full_session_contract(gateway: httpx.Client, user_id: str) -> None:
