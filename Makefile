@@ -114,7 +114,7 @@ load: $(INSTALLED) ## Headless Locust run (USERS=10 SPAWN_RATE=5 DURATION=60s), 
 	$(PY) -m loadtest.run --users $(or $(USERS),10) --spawn-rate $(or $(SPAWN_RATE),5) --duration $(or $(DURATION),60s)
 
 load-ui: $(INSTALLED) ## Locust's web UI on http://localhost:$LOCUST_WEB_PORT (traced, like make load)
-	$(PY) -c 'import os, sys; from loadtest.run import locust_env; os.execve(sys.argv[1], sys.argv[1:], locust_env())' \
+	$(PY) -c 'import os, sys; from stackctl.preflight import require_stack; require_stack("make load-ui"); from loadtest.run import locust_env; os.execve(sys.argv[1], sys.argv[1:], locust_env())' \
 	  $(VENV)/bin/locust -f loadtest/locustfile.py --otel --host http://127.0.0.1:$(GATEWAY_PORT) --web-host 127.0.0.1 --web-port $(LOCUST_WEB_PORT) CoachingSession ApiConsumer
 
 trace: $(INSTALLED) ## Print one trace as a waterfall in the terminal: make trace ID=<trace id>

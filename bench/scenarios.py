@@ -25,6 +25,7 @@ from rich.table import Table
 
 from bench.report import scenario_table
 from bench.run import ROOT, locust
+from stackctl.preflight import require_stack
 from stackctl.scenario import gateway_url, switch
 
 AFFECTED = {
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown scenario {name!r}; known: all, {', '.join(AFFECTED)}",
               file=sys.stderr)
         return 2
+    require_stack("make bench-scenario")
     users = int(os.environ.get("BENCH_USERS", 20))
     seconds = int(os.environ.get("BENCH_SECONDS", 30))
     console = Console()

@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from stackctl.jaeger import Jaeger
+from stackctl.preflight import require_stack
 from stackctl.settings import ROOT, endpoints
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -114,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", default=os.environ.get("DURATION", "60s"))
     args = parser.parse_args(argv)
 
+    require_stack("make load")
     host, jaeger = endpoints().gateway, Jaeger(endpoints().jaeger)
     out = ROOT / "reports" / time.strftime("load-%Y%m%d-%H%M%S")
     console = Console(width=max(100, Console().width))

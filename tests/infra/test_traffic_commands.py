@@ -1,0 +1,38 @@
+"""Commands that drive traffic refuse at once, naming what is wrong, when the stack is not
+up (stackctl/preflight.py): not a minute of failed requests, not a stack trace."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+from stackctl.settings import ROOT
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("target", [["load", "DURATION=5s"], ["load-ui"],
+                                    ["bench-scenario", "NAME=pool_of_one"]],
+                         ids=lambda t: t[0])
+def test_refuses_at_once_when_the_stack_is_down(target: list[str]) -> None:
+    gateway = f"http://127.0.0.1:{closed_port()}"
+    started = time.monotonic()
+    result = subprocess.run(["make", "--no-print-directory", *target], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "GATEWAY_URL": gateway})
+    took = time.monotonic() - started
+    said = result.stdout + result.stderr
+    assert result.returncode != 0, said
+    assert f"{gateway}/healthz" in said and "make up" in said, said
+    assert "Traceback" not in said, said
+    ours = [line for line in result.stderr.splitlines() if not line.startswith("make: ***")]
+    assert max(map(len, ours)) <= 80, "\n".join(ours)
+    assert took < 10, f"{took:.1f} s before refusing"
