@@ -1,6 +1,13 @@
 # HaptiTalk tracing suite. `make help` lists the targets.
 # Versions and ports live in .env; this file reads them, it does not repeat them.
+# A variable set in the environment wins over .env (`SESSION_DB=postgres make up`), as
+# compose and stackctl read them; a plain `include` would let .env's value win.
+ENV_NAMES := $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' .env)
+$(foreach name,$(ENV_NAMES),$(if $(filter environment,$(origin $(name))),\
+  $(eval FROM_ENVIRONMENT_$(name) := $(value $(name)))))
 include .env
+$(foreach name,$(ENV_NAMES),$(if $(filter file,$(origin FROM_ENVIRONMENT_$(name))),\
+  $(eval $(name) := $(FROM_ENVIRONMENT_$(name)))))
 export
 
 SHELL := /bin/bash
@@ -146,13 +153,18 @@ test-scale: $(INSTALLED) ## The chart's collector tiers as local processes under
 	@$(MAKE) --no-print-directory $(TOOLS)
 	$(PY) -m pytest tests/scale -s
 
+POSTGRES_TESTS := tests/e2e/test_trace_propagation.py tests/e2e/test_scenarios.py::test_slow_query
 test-postgres: $(INSTALLED) ## Session on PostgreSQL: the propagation and slow_query tests with SESSION_DB=postgres
+ifeq ($(STACK),compose)
+	@# Compose: the stack (up or not) is brought up with PostgreSQL; session is recreated.
+	@$(MAKE) --no-print-directory up SESSION_DB=postgres
+else
 	@$(MAKE) --no-print-directory $(TOOLS)
 	@$(PY) -m stackctl.local status >/dev/null 2>&1; test $$? -eq 3 || { \
 	  echo "a stack is already up: make down first (this starts one with SESSION_DB=postgres)"; \
 	  exit 2; }
-	SESSION_DB=postgres COMPOSE_PROFILES=postgres $(PY) -m pytest \
-	  tests/e2e/test_trace_propagation.py tests/e2e/test_scenarios.py::test_slow_query
+endif
+	SESSION_DB=postgres COMPOSE_PROFILES=postgres $(PY) -m pytest $(POSTGRES_TESTS)
 
 test-unit: $(INSTALLED) ## Unit and config tests (no stack needed; config tests need `make tools`)
 	$(PY) -m pytest tests/unit tests/infra

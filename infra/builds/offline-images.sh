@@ -9,6 +9,8 @@
 #   haptitalk-offline/debian      mmdebstrap --variant=minbase + busybox-static (wget)
 #   haptitalk-offline/python      + Debian's python3.11        (for services/Dockerfile)
 #   haptitalk-offline/prometheus  + Debian's prometheus        (exactly PROMETHEUS_VERSION)
+#   haptitalk-offline/postgres    + Debian's postgresql-<major> (POSTGRES_VERSION), with
+#                                 infra/postgres/entrypoint.sh (SESSION_DB=postgres)
 #   haptitalk-offline/jaeger      + .tools/jaeger-*  + .tools/jaeger-ui-* (when built)
 #   haptitalk-offline/otelcol     .tools/otelcol-*, FROM scratch like the official one
 #
@@ -71,6 +73,10 @@ build "$PYTHON_IMAGE" python.Dockerfile
 
 mkdir -p "$work/ctx"
 build "$PROMETHEUS_IMAGE" prometheus.Dockerfile --build-arg "PROMETHEUS_VERSION=$PROMETHEUS_VERSION"
+
+mkdir -p "$work/ctx"
+cp infra/postgres/entrypoint.sh "$work/ctx/"
+build "$POSTGRES_IMAGE" postgres.Dockerfile --build-arg "POSTGRES_VERSION=$POSTGRES_VERSION"
 
 mkdir -p "$work/ctx/ui"
 cp "$jaeger_bin" "$work/ctx/jaeger"

@@ -19,7 +19,7 @@ from stackctl.settings import ROOT, dotenv, read_env
 
 OFFICIAL = dotenv()
 IMAGE_VARS = ("JAEGER_IMAGE", "COLLECTOR_IMAGE", "PROMETHEUS_IMAGE", "PYTHON_IMAGE",
-              "BUSYBOX_IMAGE")
+              "BUSYBOX_IMAGE", "POSTGRES_IMAGE")
 
 
 def make_up(tmp_path, compose_file: str, target: str = "up"
@@ -62,6 +62,7 @@ def test_offline_images_have_project_names() -> None:
     assert offline["JAEGER_IMAGE"].endswith(":" + OFFICIAL["JAEGER_VERSION"])
     assert offline["COLLECTOR_IMAGE"].endswith(":" + OFFICIAL["OTELCOL_VERSION"])
     assert offline["PROMETHEUS_IMAGE"].endswith(":" + OFFICIAL["PROMETHEUS_VERSION"])
+    assert offline["POSTGRES_IMAGE"].endswith(f":{OFFICIAL['POSTGRES_VERSION']}-bookworm")
 
 
 def test_offline_images_file_names_only_image_variables_of_env() -> None:

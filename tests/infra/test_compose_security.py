@@ -22,7 +22,7 @@ from tests.support.stack import ROOT, dotenv
 ENV = dotenv()
 PUBLISHED = {
     "gateway": {ENV["GATEWAY_PORT"]},
-    "jaeger": {ENV["JAEGER_UI_PORT"]},
+    "jaeger": {ENV["JAEGER_UI_PORT"], ENV["JAEGER_TELEMETRY_PORT"]},
     "otel-collector": {ENV["OTLP_GRPC_PORT"], ENV["OTLP_HTTP_PORT"],
                        ENV["COLLECTOR_PROMETHEUS_PORT"], ENV["ZPAGES_PORT"],
                        ENV["COLLECTOR_HEALTH_PORT"], ENV["COLLECTOR_TELEMETRY_PORT"],

@@ -64,6 +64,7 @@ def test_there_are_dockerfiles() -> None:
     assert [str(p) for p in DOCKERFILES] == [
         "infra/builds/offline-images/jaeger.Dockerfile",
         "infra/builds/offline-images/otelcol.Dockerfile",
+        "infra/builds/offline-images/postgres.Dockerfile",
         "infra/builds/offline-images/prometheus.Dockerfile",
         "infra/builds/offline-images/python.Dockerfile",
         "infra/collector/Dockerfile", "services/Dockerfile"]

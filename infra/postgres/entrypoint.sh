@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Local mode's stand-in for the postgres image's entrypoint (x-local-programs in
-# docker-compose.yml): Debian's PostgreSQL (package postgresql, major POSTGRES_VERSION),
-# started by supervisord like every other local process.
+# A stand-in for the official postgres image's entrypoint, on Debian's PostgreSQL (package
+# postgresql, major POSTGRES_VERSION). Two users:
+# - local mode (x-local-programs in docker-compose.yml), under supervisord like every
+#   other local process;
+# - the offline image (infra/builds/offline-images/postgres.Dockerfile), as its entrypoint.
 #
-#   infra/postgres/local-entrypoint.sh postgres [server options...]
+#   infra/postgres/entrypoint.sh postgres [server options...]
 #
 # Like the image: on first start, initdb into PGDATA for POSTGRES_USER (authenticated by
 # POSTGRES_PASSWORD, or not at all with POSTGRES_HOST_AUTH_METHOD=trust, as compose sets it)
