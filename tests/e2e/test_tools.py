@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from stackctl.jaeger import Jaeger, Trace, complete
+from stackctl.ports import holder
 from stackctl.sample import NEW_SESSION, SEGMENT
 from stackctl.settings import ROOT, Endpoints, setting
 from stackctl.wait import wait_until
@@ -156,10 +157,13 @@ def test_make_bench_scenario_runs_off_then_on_and_switches_back(
 
 
 def test_make_load_ui_serves_locust_and_its_users_are_traced(jaeger: Jaeger) -> None:
+    ui = f"http://127.0.0.1:{setting('LOCUST_WEB_PORT')}"
+    # Another Locust on the port (a run killed without its children) would answer for
+    # ours, and a swarm started there would go on loading the stack after this test.
+    assert holder(ui) is None, f"{ui} is already held by {holder(ui)}"
     process = subprocess.Popen(["make", "--no-print-directory", "load-ui"], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
-    ui = f"http://127.0.0.1:{setting('LOCUST_WEB_PORT')}"
 
     def answers() -> bool:
         assert process.poll() is None, process.stdout.read() if process.stdout else ""

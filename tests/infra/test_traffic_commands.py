@@ -4,6 +4,7 @@ up (stackctl/preflight.py): not a minute of failed requests, not a stack trace."
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -25,9 +26,18 @@ def closed_port() -> int:
 def test_refuses_at_once_when_the_stack_is_down(target: list[str]) -> None:
     gateway = f"http://127.0.0.1:{closed_port()}"
     started = time.monotonic()
-    result = subprocess.run(["make", "--no-print-directory", *target], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "GATEWAY_URL": gateway})
+    # Its own process group, killed whole if it does not refuse: a command that went on
+    # to start Locust must not leave it running (its web UI would load the stack).
+    process = subprocess.Popen(["make", "--no-print-directory", *target], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "GATEWAY_URL": gateway},
+                               start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     took = time.monotonic() - started
     said = result.stdout + result.stderr
     assert result.returncode != 0, said
