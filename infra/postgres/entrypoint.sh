@@ -50,6 +50,10 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     "${password[@]}" --auth-host="$auth" --auth-local=trust --encoding=UTF8 \
     --no-instructions >/dev/null
   [ "$auth" = trust ] || rm -f "$pwfile"
+  # As the official image does: any host may connect, by password (or trust). initdb's
+  # own entries cover loopback only, which local mode uses; containers connect from
+  # the compose network. Who can reach the port at all is the network's business.
+  printf '\nhost all all all %s\n' "$auth" >> "$PGDATA/pg_hba.conf"
   # The database, created by a server that listens on no TCP port yet.
   sock="$(mktemp -d)"
   [ "$(id -u)" = 0 ] && chown postgres "$sock"
