@@ -129,12 +129,14 @@ def service_log(name: str) -> str:
 
 
 def rss_mb(name: str) -> float:
-    """Resident memory of a service's process (its container, in compose)."""
+    """Resident memory of a service's process, from /proc in both modes: a container's
+    process is a process of this machine too (its pid from `docker inspect`). Not
+    `docker stats`: that is the container's cgroup usage, page cache and tmpfs included,
+    which moved by 3.3 MB in a run where the process did not leak."""
     if stack_mode() == "compose":
-        out = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}",
+        pid = subprocess.run(["docker", "inspect", "--format", "{{.State.Pid}}",
                               f"haptitalk-{name}"], capture_output=True, text=True,
-                             timeout=60).stdout.split("/")[0].strip()
-        number = float(out.rstrip("KMGiB"))
-        return number * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024}[out.lstrip("0123456789.")]
-    pid = supervisorctl("pid", name).stdout.strip()
+                             timeout=60).stdout.strip()
+    else:
+        pid = supervisorctl("pid", name).stdout.strip()
     return rss_mb_of(int(pid))
