@@ -130,8 +130,8 @@ def complete(trace: Trace, server_spans: int = SEGMENT_SERVER_SPANS_MIN) -> bool
 
 
 def _scrape(url: str) -> str | None:
-    """A hop's own metrics (Prometheus text); None when they cannot be read (compose does
-    not publish Jaeger's)."""
+    """A hop's own metrics (Prometheus text); None when they cannot be read (a deployment
+    that does not expose them: that hop is then not waited for)."""
     try:
         return httpx.get(url, timeout=2).text
     except httpx.HTTPError:

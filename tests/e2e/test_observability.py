@@ -10,7 +10,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -23,6 +22,7 @@ from stackctl.sample import SEGMENT
 from stackctl.settings import endpoints as stack_endpoints
 from stackctl.topology import SERVICES as TOPOLOGY_SERVICES
 from stackctl.wait import wait_until
+from tests.support.otlp import post_span
 from tests.support.stack import (
     ROOT,
     Endpoints,
@@ -163,21 +163,9 @@ def test_speech_text_is_redacted_by_the_collector(jaeger: Jaeger) -> None:
     """A span that carries a user's words (as a careless debug attribute would) reaches
     Jaeger masked: the collector's redaction processor is the safety net."""
     trace_id, span_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
-    now = time.time_ns()
     words = "I am nervous about this interview"
-    body = {"resourceSpans": [{
-        "resource": {"attributes": [{"key": "service.name",
-                                     "value": {"stringValue": "redaction-probe"}}]},
-        "scopeSpans": [{"spans": [{
-            "traceId": trace_id, "spanId": span_id, "name": "debug segment", "kind": 1,
-            "startTimeUnixNano": str(now), "endTimeUnixNano": str(now + 1_000_000),
-            "attributes": [
-                {"key": "haptitalk.segment.text", "value": {"stringValue": words}},
-                {"key": "haptitalk.mode", "value": {"stringValue": "interview"}},
-            ]}]}]}]}
-    response = httpx.post(f"{URLS.otlp_http}/v1/traces", json=body,
-                          timeout=5)
-    assert response.status_code == 200, response.text
+    post_span(trace_id, span_id, service="redaction-probe", name="debug segment",
+              attributes={"haptitalk.segment.text": words, "haptitalk.mode": "interview"})
     trace = jaeger.wait_for_trace(trace_id, lambda t: bool(t.spans), "the probe span")
     (span,) = trace.spans
     assert span.tags["haptitalk.mode"] == "interview"
