@@ -34,7 +34,7 @@ UI_ASSETS := .tools/jaeger-ui-$(JAEGER_UI_VERSION)/index.html
         monitoring-up monitoring-down deploy-check test-scale test-postgres test-ui screenshots load load-ui trace slowest scenario bench-scenario test-soak doctor bench
 
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo ""
 	@echo "  Mode: STACK=$(STACK) (compose when 'docker info' answers; STACK=local forces local processes)"
 
