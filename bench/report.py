@@ -1,8 +1,10 @@
 """Tables (markdown) and plots (PNG) from the benchmarks' results.
 
     python -m bench.report reports/bench-<time>/results.json   # make bench's tables
-    python -m bench.report scenarios      # docs/scenarios.md's table, from the newest
-                                          # reports/bench-<name>-*/result.json of each
+
+docs/scenarios.md's table comes from `python -m bench.scenarios table` (scenario_table
+below, fed by bench/scenarios.py, which knows the scenarios). This module imports nothing
+else of bench: bench/run.py and bench/scenarios.py both use it.
 """
 
 from __future__ import annotations
@@ -158,11 +160,6 @@ def scenario_table(affected: dict[str, str], reports: Path) -> str:
 
 
 def main() -> int:
-    if sys.argv[1] == "scenarios":
-        from bench.scenarios import AFFECTED, ROOT
-
-        print(scenario_table(AFFECTED, ROOT / "reports"))
-        return 0
     path = Path(sys.argv[1])
     results = json.loads(path.read_text())
     plots(results, path.parent)

@@ -4,6 +4,8 @@ on, and the figures side by side (throughput, p50, p95: all requests and the aff
     make bench-scenario NAME=pool_of_one      # BENCH_USERS=20 BENCH_SECONDS=30
     make bench-scenario NAME=all              # every scenario in turn (~9 min), then the
                                               # markdown table of docs/scenarios.md
+    python -m bench.scenarios table           # that table again, from the newest
+                                              # reports/bench-<name>-*/result.json of each
 
 Bounded: two runs of BENCH_SECONDS each, of bench/locustfile.py's `ScenarioLoad` user (no
 think time), BENCH_USERS=20 by default. Locust runs without --otel here (the services
@@ -98,6 +100,9 @@ def bench(name: str, users: int, seconds: int, console: Console) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     name = (argv or sys.argv[1:])[0]
+    if name == "table":
+        print(scenario_table(AFFECTED, ROOT / "reports"))
+        return 0
     if name != "all" and name not in AFFECTED:
         print(f"unknown scenario {name!r}; known: all, {', '.join(AFFECTED)}",
               file=sys.stderr)

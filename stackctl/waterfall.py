@@ -3,13 +3,14 @@
     make trace ID=<trace id>                   # one trace
     make slowest N=10 SERVICE=gateway          # the slowest recent traces, one line each
 
-For headless machines, and for local mode, whose Jaeger has no web UI. One line per span,
-whatever the terminal's width: service, operation (indented under its parent, cut with
-an ellipsis when it does not fit), start offset, duration, a bar on the trace's time axis
-(narrow terminals drop the bar, then the offset), errors in red, and the critical path
-marked with ●: the chain of spans that the request's end actually waited for (the Jaeger
-UI's definition: from a span, step into the child that finished last; from there, to the
-child that finished last before that one started, and so on).
+The Jaeger UI's trace view for a terminal (an SSH session, a CI log), printed with a link
+to the same trace in the UI. One line per span, whatever the terminal's width: service,
+operation (indented under its parent, cut with an ellipsis when it does not fit), start
+offset, duration, a bar on the trace's time axis (narrow terminals drop the bar, then the
+offset), errors in red, and the critical path marked with ●: the chain of spans that the
+request's end actually waited for (the Jaeger UI's definition: from a span, step into the
+child that finished last; from there, to the child that finished last before that one
+started, and so on).
 """
 
 from __future__ import annotations

@@ -14,9 +14,12 @@ Between folders (RULES):
 - loadtest/ and bench/ never import services or tests;
 - infra/ holds configs and builds only: no Python.
 Relative imports are resolved to the module they name, so `from ..session import store`
-is checked like `from services.session import store`.
+is checked like `from services.session import store`. And no module of ours imports
+itself through others (a cycle), counting imports inside functions: a cycle works only
+as long as someone remembers why an import had to be made lazy.
 
-The last test copies the tree, plants a forbidden import and checks the checker says so.
+The last tests copy the tree, plant a forbidden import or a cycle and check the checker
+says so.
 """
 
 from __future__ import annotations
@@ -97,6 +100,62 @@ def violations(root: Path) -> list[str]:
 
 def test_the_tree_follows_the_import_rules() -> None:
     assert violations(ROOT) == []
+
+
+PYTHON_FOLDERS = ("services", "stackctl", "bench", "loadtest")
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_cycles(root: Path) -> list[str]:
+    """Each cycle once, as `a -> b -> a`; an import names the longest module of ours that
+    prefixes it (`from bench.run import ROOT` is an edge to bench.run)."""
+    files = {module_name(p, root): p for folder in PYTHON_FOLDERS
+             for p in sorted((root / folder).rglob("*.py"))}
+    edges: dict[str, set[str]] = {}
+    for module, path in files.items():
+        edges[module] = set()
+        for _, name in imports(path, root):
+            parts = name.split(".")
+            target = next((".".join(parts[:n]) for n in range(len(parts), 0, -1)
+                           if ".".join(parts[:n]) in files), None)
+            if target and target != module:
+                edges[module].add(target)
+    found: list[str] = []
+    state: dict[str, str] = {}
+    path: list[str] = []
+
+    def visit(module: str) -> None:
+        state[module] = "open"
+        path.append(module)
+        for target in sorted(edges[module]):
+            if state.get(target) == "open":
+                found.append(" -> ".join([*path[path.index(target):], target]))
+            elif target not in state:
+                visit(target)
+        path.pop()
+        state[module] = "done"
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module)
+    return found
+
+
+def test_no_import_cycles() -> None:
+    assert import_cycles(ROOT) == []
+
+
+def test_a_planted_cycle_is_flagged(tmp_path: Path) -> None:
+    copy = copy_of_tree(tmp_path)
+    assert import_cycles(copy) == []
+    report = copy / "bench" / "report.py"
+    # bench.run imports bench.report (inside main): report importing run closes the loop.
+    report.write_text(report.read_text() + "\n\ndef _later():\n    from bench.run import ROOT\n")
+    assert import_cycles(copy) == ["bench.report -> bench.run -> bench.report"]
 
 
 def copy_of_tree(tmp_path: Path) -> Path:
