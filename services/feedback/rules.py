@@ -2,16 +2,17 @@
 
 This is where the service's one manual span lives. Auto-instrumentation already shows
 the HTTP calls; what it cannot show is the *decision*: which rules fired, whether the
-cooldown held the buzz back, which pattern won. The span below follows the pattern of the
-original HaptiTalk guide: start a span, set attributes, `record_exception` and an ERROR
-status on failure, always end it.
+cooldown held the buzz back, which pattern won. The span below is the original HaptiTalk
+guide's (a span with attributes, the exception and an ERROR status on failure, always
+ended) in its shortest correct form: `with tracer.start_as_current_span(...)` makes it
+the parent of anything started inside, and on an exception records it as an event, sets
+the ERROR status and ends the span before re-raising.
 """
 
 import statistics
 from dataclasses import dataclass
 
 from opentelemetry import trace
-from opentelemetry.trace import Status, StatusCode
 
 from services.feedback.models import Evaluation
 from services.session.models import HapticCue, Mode, Segment
@@ -106,35 +107,25 @@ def speech_since_last_feedback(previous: list[Segment]) -> int | None:
 
 def evaluate(mode: Mode, segment: Segment, previous: list[Segment]) -> Evaluation:
     """Pick the most severe finding, unless the cooldown holds the buzz back."""
-    span = tracer.start_span("evaluate feedback rules")
-    try:
-        with trace.use_span(span, end_on_exit=False):
-            span.set_attribute("haptitalk.mode", str(mode))
-            span.set_attribute("haptitalk.segment.seq", segment.seq)
-            span.set_attribute("haptitalk.history.segments", len(previous))
+    with tracer.start_as_current_span("evaluate feedback rules") as span:
+        span.set_attribute("haptitalk.mode", str(mode))
+        span.set_attribute("haptitalk.segment.seq", segment.seq)
+        span.set_attribute("haptitalk.history.segments", len(previous))
 
-            found = findings(mode, segment, previous)
-            fired = [f.rule for f in found]
-            span.set_attribute("haptitalk.rules_fired", fired)
+        found = findings(mode, segment, previous)
+        fired = [f.rule for f in found]
+        span.set_attribute("haptitalk.rules_fired", fired)
 
-            since = speech_since_last_feedback(previous)
-            cooldown = since is not None and since < RULES[mode].cooldown_ms
-            span.set_attribute("haptitalk.cooldown_active", cooldown)
+        since = speech_since_last_feedback(previous)
+        cooldown = since is not None and since < RULES[mode].cooldown_ms
+        span.set_attribute("haptitalk.cooldown_active", cooldown)
 
-            feedback = None
-            if found and not cooldown:
-                # Most severe first; among equals, the order above (pace before volume...).
-                best = max(found, key=lambda f: f.severity)
-                feedback = HapticCue(pattern=best.pattern, intensity=best.severity,
-                                    reason=best.reason)
-                span.set_attribute("haptitalk.feedback.pattern", best.pattern)
-                span.set_attribute("haptitalk.feedback.intensity", best.severity)
-            span.set_attribute("process.status", "success")
-            return Evaluation(feedback=feedback, rules_fired=fired, cooldown_active=cooldown)
-    except Exception as exc:
-        span.record_exception(exc)
-        span.set_status(Status(StatusCode.ERROR, f"rule evaluation failed: {exc}"))
-        span.set_attribute("process.status", "error")
-        raise
-    finally:
-        span.end()
+        feedback = None
+        if found and not cooldown:
+            # Most severe first; among equals, the order above (pace before volume...).
+            best = max(found, key=lambda f: f.severity)
+            feedback = HapticCue(pattern=best.pattern, intensity=best.severity,
+                                 reason=best.reason)
+            span.set_attribute("haptitalk.feedback.pattern", best.pattern)
+            span.set_attribute("haptitalk.feedback.intensity", best.severity)
+        return Evaluation(feedback=feedback, rules_fired=fired, cooldown_active=cooldown)
