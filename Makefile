@@ -25,10 +25,12 @@ STACK   ?= $(shell docker info >/dev/null 2>&1 && echo compose || echo local)
 ifeq ($(SESSION_DB),postgres)
 export COMPOSE_PROFILES := postgres
 endif
-TOOLS   := .tools/jaeger-$(JAEGER_VERSION)/jaeger .tools/otelcol-$(OTELCOL_VERSION)/otelcol-haptitalk \
-           .tools/helm-$(HELM_VERSION)/helm
-# The Jaeger UI's web assets for local mode (the compose image embeds them).
-UI_ASSETS := .tools/jaeger-ui-$(JAEGER_UI_VERSION)/index.html
+# The programs local mode runs (Jaeger, the collector): release binaries, else built from
+# Go modules (stackctl/tools.py; TOOLS=build|release in .env or on the command line).
+# Quiet when they are in place, so every target that needs them runs it.
+RUN_TOOLS := $(PY) -m stackctl.tools install --quiet jaeger otelcol
+# Helm: only `make deploy-check` and the chart tests need it.
+HELM_BIN  := .tools/helm-$(HELM_VERSION)/helm
 
 .PHONY: help install tools images-offline up down status ps logs test test-unit test-e2e lint clean \
         monitoring-up monitoring-down deploy-check test-scale test-postgres test-ui screenshots load load-ui trace slowest scenario bench-scenario test-soak doctor bench
@@ -58,20 +60,16 @@ $(INSTALLED): pyproject.toml | $(PY)
 
 install: $(INSTALLED) ## Create .venv and install the pinned Python packages (pyproject.toml)
 
-$(TOOLS):
-	infra/builds/build.sh
+$(HELM_BIN):
+	infra/builds/build.sh helm
 
-images-offline: $(TOOLS) ## Build local stand-ins for the official images (no registry needed), for IMAGES=offline
+images-offline: $(INSTALLED) ## Build local stand-ins for the official images (no registry needed), for IMAGES=offline
+	@$(RUN_TOOLS)
 	infra/builds/offline-images.sh
 
-# Tried on the way (`make up`, `make test`), never fatal there: without the assets Jaeger
-# serves its placeholder page, and the script says how to get them.
-$(UI_ASSETS):
-	-@infra/builds/jaeger-ui.sh
-
-tools: ## Build Jaeger, the collector and Helm from Go modules, fetch the Jaeger UI (once, into .tools/)
-	infra/builds/build.sh
-	infra/builds/jaeger-ui.sh
+tools: $(INSTALLED) ## Install Jaeger and the collector (release binaries, else built from Go modules) and Helm, once, into .tools/
+	$(PY) -m stackctl.tools install jaeger otelcol
+	@$(MAKE) --no-print-directory $(HELM_BIN)
 
 up: $(INSTALLED) ## Start the whole suite (Jaeger, collector, gateway, session, feedback) and wait until healthy
 ifeq ($(STACK),compose)
@@ -79,7 +77,7 @@ ifeq ($(STACK),compose)
 	$(COMPOSE) up --build --detach --wait
 else
 	@echo "No Docker engine (or STACK=local): starting local processes under supervisord"
-	@$(MAKE) --no-print-directory $(TOOLS) $(UI_ASSETS)
+	@$(RUN_TOOLS)
 	$(PY) -m stackctl.local up
 endif
 	@echo ""
@@ -147,15 +145,17 @@ bench: $(INSTALLED) ## What tracing costs and where, ~6 min (PROFILE=1: flame gr
 	$(PY) -m bench.run
 
 test: $(INSTALLED) ## Run every test: unit, end-to-end and browser, against the real stack (starts it if needed)
-	@$(MAKE) --no-print-directory $(TOOLS) $(UI_ASSETS)
+	@$(RUN_TOOLS)
+	@$(MAKE) --no-print-directory $(HELM_BIN)
 	$(PY) -m pytest
 
 deploy-check: $(INSTALLED) ## Helm chart: lint, render (default + production values), validate every object offline
-	@$(MAKE) --no-print-directory $(TOOLS)
+	@$(RUN_TOOLS)
+	@$(MAKE) --no-print-directory $(HELM_BIN)
 	$(PY) -m pytest tests/infra/test_chart.py
 
 test-scale: $(INSTALLED) ## The chart's collector tiers as local processes under load: 0 split traces, 0 lost spans, one replica stopped (~50 s)
-	@$(MAKE) --no-print-directory $(TOOLS)
+	@$(RUN_TOOLS)
 	$(PY) -m pytest tests/scale -s
 
 POSTGRES_TESTS := tests/e2e/test_trace_propagation.py tests/e2e/test_scenarios.py::test_slow_query
@@ -164,7 +164,7 @@ ifeq ($(STACK),compose)
 	@# Compose: the stack (up or not) is brought up with PostgreSQL; session is recreated.
 	@$(MAKE) --no-print-directory up SESSION_DB=postgres
 else
-	@$(MAKE) --no-print-directory $(TOOLS)
+	@$(RUN_TOOLS)
 	@$(PY) -m stackctl.local status >/dev/null 2>&1; test $$? -eq 3 || { \
 	  echo "a stack is already up: make down first (this starts one with SESSION_DB=postgres)"; \
 	  exit 2; }
@@ -172,23 +172,25 @@ endif
 	SESSION_DB=postgres COMPOSE_PROFILES=postgres $(PY) -m pytest $(POSTGRES_TESTS)
 
 test-unit: $(INSTALLED) ## Unit and config tests (no stack needed; config tests need `make tools`)
+	@$(RUN_TOOLS)
+	@$(MAKE) --no-print-directory $(HELM_BIN)
 	$(PY) -m pytest tests/unit tests/infra
 
 test-e2e: $(INSTALLED) ## End-to-end tests only, against the running stack (local: starts it if needed)
 ifneq ($(STACK),compose)
-	@$(MAKE) --no-print-directory $(TOOLS)
+	@$(RUN_TOOLS)
 endif
 	$(PY) -m pytest tests/e2e
 
 test-ui: $(INSTALLED) ## Browser tests of the Jaeger UI (headless Chromium), screenshots in reports/ui/
-	@$(MAKE) --no-print-directory $(TOOLS) $(UI_ASSETS)
+	@$(RUN_TOOLS)
 	$(PY) -m pytest tests/ui
 
 screenshots: $(INSTALLED) ## The README's pictures of the Jaeger UI (docs/img/), taken by the browser tests' code
 	$(PY) -m stackctl.jaeger_ui screenshots docs/img
 
 test-soak: $(INSTALLED) ## The ~10 minute soak test (zero errors, flat memory); SOAK_MINUTES=10
-	@$(MAKE) --no-print-directory $(TOOLS)
+	@$(RUN_TOOLS)
 	$(PY) -m pytest tests/e2e/test_faults.py -m soak -s
 
 lint: ## ruff on all Python code

@@ -44,6 +44,7 @@ from pathlib import Path
 from stackctl import compose
 from stackctl.ports import holder, port_of
 from stackctl.settings import ROOT
+from stackctl.tools import is_release_binary
 from stackctl.wait import WaitTimeout, wait_until
 
 VAR = ROOT / "var"
@@ -139,8 +140,12 @@ def to_local(model: dict) -> list[Program]:
 def local_only_environment(entry: dict) -> tuple[dict[str, str], str | None]:
     """`x-local-programs.<name>.environment`: paths only the local binary needs (Jaeger's
     UI assets, which the image embeds). A path that does not exist is left out, and the
-    entry's `if_missing` says what that costs and how to fix it."""
+    entry's `if_missing` says what that costs and how to fix it. With
+    `environment_unless_release`, none of it applies to a release binary (its ORIGIN file,
+    written by stackctl/tools.py, says `release`): the release embeds what it points at."""
     env, lacking = {}, []
+    if entry.get("environment_unless_release") and is_release_binary(ROOT / entry["program"]):
+        return env, None
     for key, value in (entry.get("environment") or {}).items():
         if (ROOT / value).exists():
             env[key] = str(ROOT / value)

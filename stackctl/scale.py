@@ -53,6 +53,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from stackctl.collector_metrics import metric_sum
 from stackctl.local import Processes, Program, port_taken
 from stackctl.settings import ROOT, settings
+from stackctl.tools import binary
 from stackctl.wait import WaitTimeout, wait_until
 
 TAIL_HOSTNAME = "haptitalk-otel-tail"
@@ -84,8 +85,8 @@ def _collector_env(name: str, env: dict[str, str]) -> dict[str, str]:
 def programs(resolver_interval: str) -> list[Program]:
     """The topology, in start order (Jaeger first, the agent last)."""
     env = settings()
-    otelcol = str(ROOT / f".tools/otelcol-{env['OTELCOL_VERSION']}/otelcol-haptitalk")
-    jaeger = str(ROOT / f".tools/jaeger-{env['JAEGER_VERSION']}/jaeger")
+    otelcol = str(binary("otelcol", env))
+    jaeger = str(binary("jaeger", env))
     collector = ROOT / "infra/collector"
     health = env["COLLECTOR_HEALTH_PORT"]
     procs = [Program(
@@ -166,9 +167,8 @@ class Topology:
 @contextmanager
 def running(resolver_interval: str = "1s") -> Iterator[Topology]:
     env = settings()
-    missing = [p for p in (f".tools/otelcol-{env['OTELCOL_VERSION']}/otelcol-haptitalk",
-                           f".tools/jaeger-{env['JAEGER_VERSION']}/jaeger")
-               if not (ROOT / p).exists()]
+    missing = [str(p.relative_to(ROOT)) for p in (binary("otelcol", env), binary("jaeger", env))
+               if not p.exists()]
     if missing:
         raise SystemExit(f"not built: {', '.join(missing)}: run `make tools`")
     if shutil.which("unshare") is None:

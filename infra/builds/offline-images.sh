@@ -25,11 +25,16 @@ fail() { printf '[images] ERROR: %s\n' "$*" >&2; exit 1; }
 
 docker info >/dev/null 2>&1 || fail "no Docker engine answers (DOCKER_HOST=${DOCKER_HOST:-default})"
 jaeger_bin=".tools/jaeger-${JAEGER_VERSION}/jaeger"
-otelcol_bin=".tools/otelcol-${OTELCOL_VERSION}/otelcol-haptitalk"
+otelcol_bin=".tools/otelcol-${OTELCOL_VERSION}/otelcol"
 ui_dir=".tools/jaeger-ui-${JAEGER_UI_VERSION:-none}"
 for bin in "$jaeger_bin" "$otelcol_bin"; do
   [ -x "$bin" ] || fail "$bin is missing: run \`make tools\` first"
 done
+# The stand-in serves the UI from files (JAEGER_IMAGE_UI_ASSETS in images.env), as a
+# Jaeger built from Go modules needs; a release binary embeds its own and has none.
+if grep -qs '^release' ".tools/jaeger-${JAEGER_VERSION}/ORIGIN"; then
+  fail "$jaeger_bin is the release binary; the offline images need the build (and its UI files): rm -r .tools/jaeger-${JAEGER_VERSION} && make tools TOOLS=build"
+fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -27,13 +27,14 @@ import pytest
 import yaml
 
 from stackctl import local as stack
+from stackctl.tools import binary
 from tests.support.stack import ROOT, dotenv
 
 ENV = dotenv()
 CHART = ROOT / "deploy/helm/haptitalk"
-HELM = ROOT / f".tools/helm-{ENV['HELM_VERSION']}/helm"
-OTELCOL = ROOT / f".tools/otelcol-{ENV['OTELCOL_VERSION']}/otelcol-haptitalk"
-JAEGER = ROOT / f".tools/jaeger-{ENV['JAEGER_VERSION']}/jaeger"
+HELM = binary("helm")
+OTELCOL = binary("otelcol")
+JAEGER = binary("jaeger")
 VALUES = {"default": [], "production": ["-f", str(CHART / "values-production.yaml")]}
 RELEASE = "ht"
 SERVICES = ("gateway", "session", "feedback")

@@ -20,12 +20,13 @@ import yaml
 
 from stackctl import compose, doctor
 from stackctl import local as stack
+from stackctl.tools import binary
 from tests.support.stack import ROOT, dotenv, setting
 
 BIN = Path(sys.executable).parent
 ENV = dotenv()
-JAEGER = ROOT / f".tools/jaeger-{ENV['JAEGER_VERSION']}/jaeger"
-OTELCOL = ROOT / f".tools/otelcol-{ENV['OTELCOL_VERSION']}/otelcol-haptitalk"
+JAEGER = binary("jaeger")
+OTELCOL = binary("otelcol")
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

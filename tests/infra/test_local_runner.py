@@ -26,11 +26,12 @@ import pytest
 
 from stackctl import local
 from stackctl.jaeger_ui import PLACEHOLDER_TEXT
+from stackctl.tools import binary
 from tests.support.stack import ROOT, dotenv
 
 ENV = dotenv()
-OTELCOL = ROOT / f".tools/otelcol-{ENV['OTELCOL_VERSION']}/otelcol-haptitalk"
-JAEGER = ROOT / f".tools/jaeger-{ENV['JAEGER_VERSION']}/jaeger"
+OTELCOL = binary("otelcol")
+JAEGER = binary("jaeger")
 
 
 def _require(binary: Path) -> None:

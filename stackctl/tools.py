@@ -1,0 +1,278 @@
+"""The programs local mode runs, installed once into .tools/ (gitignored):
+
+    python -m stackctl.tools install [jaeger] [otelcol] [helm]     (`make tools`)
+    python -m stackctl.tools path otelcol                          (where it lives)
+
+Jaeger and the OpenTelemetry Collector come from the first of:
+  1. their **release tarballs** (online; no Go needed): the Jaeger release for this OS and
+     architecture (its web UI embedded) and `otelcol-contrib`, the binary the compose
+     image runs. Each tarball is checked against the checksum file published with the
+     release before anything is unpacked; a mismatch or a missing entry is refused.
+  2. a **build from Go modules** (infra/builds/build.sh; needs Go): when the release
+     server cannot be reached, or with TOOLS=build. A Jaeger built this way has no UI of
+     its own, so infra/builds/jaeger-ui.sh puts the matching jaeger-ui release beside it.
+TOOLS=release refuses to fall back. Helm (only `make deploy-check` needs it) is built.
+TOOLS_RELEASES_URL (.env) is where releases are downloaded from: https://github.com, or a
+mirror laid out the same way (the tests serve one from a local HTTP server).
+
+Every version is in .env. One code path for Linux and macOS on amd64 and arm64.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from stackctl.settings import ROOT, settings
+
+TOOLS_DIR = ROOT / ".tools"
+# Seconds: to connect and between two reads of a download (not the whole download).
+NETWORK_TIMEOUT_S = 20
+
+
+class Refused(Exception):
+    """A download that must not be installed (checksum mismatch, no checksum entry)."""
+
+
+class Unreachable(Exception):
+    """The release server did not answer or has no such file: building is the fallback."""
+
+
+QUIET = False  # --quiet: nothing printed for a program already in place
+
+
+def say(message: str) -> None:
+    print(f"[tools] {message}", flush=True)
+
+
+def os_arch() -> tuple[str, str]:
+    """('linux' | 'darwin', 'amd64' | 'arm64'): the names both projects' releases use."""
+    system = platform.system().lower()
+    machine = platform.machine().lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine)
+    if system not in ("linux", "darwin") or arch is None:
+        raise Unreachable(f"no release build for {system}/{machine}")
+    return system, arch
+
+
+@dataclass(frozen=True)
+class Release:
+    """One program's release download: a tarball, the checksum file published beside it,
+    and the member of the tarball that is the program."""
+
+    tool: str
+    version: str
+    url: str  # the release's download folder
+    tarball: str
+    checksums: str
+    member: str
+
+    def __str__(self) -> str:
+        return f"{self.tool} {self.version}"
+
+
+def jaeger_release(env: dict[str, str], system: str, arch: str) -> Release:
+    # Jaeger publishes v2 binaries in the release of its v1 tag (module version).
+    version = env["JAEGER_VERSION"]
+    name = f"jaeger-{version}-{system}-{arch}"
+    return Release(
+        tool="jaeger", version=version,
+        url=f"{env['TOOLS_RELEASES_URL']}/jaegertracing/jaeger/releases/download/"
+            f"{env['JAEGER_GO_MODULE_VERSION']}",
+        tarball=f"{name}.tar.gz", checksums=f"jaeger-{version}.sha256sum.txt",
+        member=f"{name}/jaeger")
+
+
+def otelcol_release(env: dict[str, str], system: str, arch: str) -> Release:
+    version = env["OTELCOL_VERSION"]
+    return Release(
+        tool="otelcol", version=version,
+        url=f"{env['TOOLS_RELEASES_URL']}/open-telemetry/opentelemetry-collector-releases/"
+            f"releases/download/v{version}",
+        tarball=f"otelcol-contrib_{version}_{system}_{arch}.tar.gz",
+        checksums="opentelemetry-collector-releases_otelcol-contrib_checksums.txt",
+        member="otelcol-contrib")
+
+
+RELEASES = {"jaeger": jaeger_release, "otelcol": otelcol_release}
+
+
+def binary(tool: str, env: dict[str, str] | None = None) -> Path:
+    """Where each program is installed, whichever way it came: the one place every mode,
+    test and script takes the path from."""
+    env = env or settings()
+    version = {"jaeger": "JAEGER_VERSION", "otelcol": "OTELCOL_VERSION",
+               "helm": "HELM_VERSION"}[tool]
+    return TOOLS_DIR / f"{tool}-{env[version]}" / tool
+
+
+def origin_file(tool: str, env: dict[str, str] | None = None) -> Path:
+    """A one-line note beside each binary: `release <url>` or `build`."""
+    return binary(tool, env).with_name("ORIGIN")
+
+
+def is_release_binary(program: Path) -> bool:
+    """Installed from a release tarball (a Jaeger release serves its own UI), not built."""
+    origin = program.with_name("ORIGIN")
+    return origin.exists() and origin.read_text().startswith("release")
+
+
+# --- the release path -------------------------------------------------------------------
+
+def fetch(url: str, dest: Path) -> None:
+    """Download url to dest, printing the size; Unreachable on any network or HTTP error."""
+    request = urllib.request.Request(url, headers={"User-Agent": "haptitalk-tools"})
+    try:
+        with urllib.request.urlopen(request, timeout=NETWORK_TIMEOUT_S) as response, \
+                dest.open("wb") as out:
+            shutil.copyfileobj(response, out, 1 << 20)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise Unreachable(f"{url}: {reason}") from exc
+
+
+def expected_sha256(checksums: Path, tarball: str) -> str:
+    """The tarball's entry in a `sha256sum`/`shasum -b` file (`<hex> [ *]<name>`)."""
+    for line in checksums.read_text(errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("*") == tarball:
+            return parts[0].lower()
+    raise Refused(f"refused {tarball}: {checksums.name} has no entry for it")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def install_release(release: Release, dest: Path) -> None:
+    """Download, verify against the release's checksum file, unpack the one member, and
+    put it in place in a single rename: nothing is installed unless all of it passed."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{release.tool}-", dir=TOOLS_DIR) as tmp:
+        work = Path(tmp)
+        start = time.monotonic()
+        say(f"{release}: downloading {release.url}/{release.tarball}")
+        fetch(f"{release.url}/{release.checksums}", work / release.checksums)
+        want = expected_sha256(work / release.checksums, release.tarball)
+        fetch(f"{release.url}/{release.tarball}", work / release.tarball)
+        got = sha256(work / release.tarball)
+        if got != want:
+            raise Refused(f"refused {release.tarball}: sha256 {got[:16]}... is not "
+                          f"{want[:16]}... ({release.checksums})")
+        with tarfile.open(work / release.tarball) as archive:
+            try:
+                member = archive.getmember(release.member)
+            except KeyError:
+                raise Refused(f"refused {release.tarball}: no {release.member} in it") from None
+            source = archive.extractfile(member)
+            if source is None:
+                raise Refused(f"refused {release.tarball}: {release.member} is not a file")
+            staged = work / release.tool
+            with staged.open("wb") as out:
+                shutil.copyfileobj(source, out)
+        staged.chmod(0o755)
+        size_mb = (work / release.tarball).stat().st_size / 1e6
+        os.replace(staged, dest)
+        dest.with_name("ORIGIN").write_text(f"release {release.url}/{release.tarball}\n")
+        say(f"{release}: verified ({release.checksums}) and installed: "
+            f"{dest.relative_to(ROOT)} ({size_mb:.0f} MB in {time.monotonic() - start:.0f} s)")
+
+
+# --- the build path ---------------------------------------------------------------------
+
+def build(tool: str, env: dict[str, str]) -> int:
+    """infra/builds/build.sh <tool>; for Jaeger also the UI beside it (not fatal: without
+    it Jaeger serves a placeholder page, and the script says how to get the UI)."""
+    status = subprocess.run([str(ROOT / "infra/builds/build.sh"), tool], env=env).returncode
+    if status == 0:
+        origin_file(tool, env).write_text("build\n")
+        if tool == "jaeger":
+            subprocess.run([str(ROOT / "infra/builds/jaeger-ui.sh")], env=env)
+    return status
+
+
+def install(tool: str, env: dict[str, str]) -> int:
+    dest = binary(tool, env)
+    how = env.get("TOOLS", "") or "auto"
+    if how not in ("auto", "release", "build"):
+        say(f"TOOLS={how}: use release, build, or leave it empty (release, else build)")
+        return 2
+    if dest.exists() and not (tool == "otelcol" and origin(tool, env) == "build"):
+        if not QUIET:
+            say(f"{tool}: {dest.relative_to(ROOT)} is installed ({origin(tool, env)})")
+        ui = TOOLS_DIR / f"jaeger-ui-{env['JAEGER_UI_VERSION']}" / "index.html"
+        if tool == "jaeger" and not is_release_binary(dest) and not ui.exists():
+            subprocess.run([str(ROOT / "infra/builds/jaeger-ui.sh")], env=env)
+        return 0
+    if dest.exists():  # a built collector: rebuilt when its component list changed
+        stamp = dest.with_name(dest.name + ".manifest-sha256")
+        manifest = ROOT / "infra/builds/otelcol/manifest.yaml"
+        if QUIET and stamp.exists() and stamp.read_text().strip() == sha256(manifest):
+            return 0
+        return build(tool, env)
+    if tool in RELEASES and how != "build":
+        try:
+            release = RELEASES[tool](env, *os_arch())
+            install_release(release, dest)
+            return 0
+        except Refused as exc:
+            say(f"ERROR: {exc}")
+            return 1
+        except Unreachable as exc:
+            if how == "release":
+                say(f"ERROR: {tool}: no release download ({exc}) and TOOLS=release")
+                return 1
+            say(f"{tool}: no release download ({exc});")
+            say(f"{tool}: building it from Go modules instead (TOOLS=build skips the download)")
+    return build(tool, env)
+
+
+def origin(tool: str, env: dict[str, str]) -> str:
+    path = origin_file(tool, env)
+    return path.read_text().strip() if path.exists() else "build"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stackctl.tools", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    inst = sub.add_parser("install", help="install the programs (default: jaeger otelcol)")
+    inst.add_argument("--quiet", action="store_true",
+                      help="print nothing for a program already in place")
+    inst.add_argument("tools", nargs="*", choices=["jaeger", "otelcol", "helm"],
+                      default=["jaeger", "otelcol"])
+    where = sub.add_parser("path", help="print where a program is installed")
+    where.add_argument("tool", choices=["jaeger", "otelcol", "helm"])
+    args = parser.parse_args(argv)
+    env = {**os.environ, **settings()}
+    if args.command == "path":
+        print(binary(args.tool, env).relative_to(ROOT))
+        return 0
+    global QUIET
+    QUIET = args.quiet
+    TOOLS_DIR.mkdir(exist_ok=True)
+    for tool in args.tools:
+        status = install(tool, env)
+        if status:
+            return status
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
