@@ -2,15 +2,21 @@
 failures turned into errors that name the service.
 
 The httpx instrumentation (zero-code) makes each call a CLIENT span and injects the W3C
-`traceparent` header, so the callee's SERVER span becomes its child in Jaeger.
+`traceparent` header, so the callee's SERVER span becomes its child in Jaeger. A call
+names its route as a template (`"/sessions/{session_id}/segments"`) and the values apart;
+the template rides along as the request extension `url_template`, which the project's
+distro (services/telemetry/distro.py) turns into the span's name and `url.template`:
+`POST /sessions/{session_id}/segments` in Jaeger, not `POST`. An extension is not sent on
+the wire, and no tracing call is needed here.
 """
 
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -63,12 +69,16 @@ class Downstream:
     async def call(
         self,
         method: str,
-        path: str,
+        route: str,
         *,
+        path_params: Mapping[str, str] | None = None,
         json: Any = None,
         params: dict[str, Any] | None = None,
         timeout_s: float | None = None,
     ) -> Any:
+        """`route` is the callee's route template, filled in from `path_params` (each value
+        escaped, so an id can never add a path segment)."""
+        path = route.format_map({k: quote(str(v), safe="") for k, v in (path_params or {}).items()})
         url = f"{self.base_url}{path}"
         budget = timeout_s or self.timeout_s
         try:
@@ -78,8 +88,9 @@ class Downstream:
             # stops a slow trickle of bytes; a cancellation is not an exception to
             # OpenTelemetry, so that span stays unmarked (the caller's span has the 503).
             async with asyncio.timeout(budget + WHOLE_CALL_MARGIN_S):
-                response = await self.client.request(method, url, json=json, params=params,
-                                                     timeout=budget)
+                response = await self.client.request(
+                    method, url, json=json, params=params, timeout=budget,
+                    extensions={"url_template": route})
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise DependencyUnavailable(self.name, f"no answer within {budget:g}s") from exc
         except httpx.TransportError as exc:

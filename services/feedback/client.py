@@ -1,4 +1,5 @@
-"""How the gateway calls the feedback service."""
+"""How the gateway calls the feedback service: one HTTP call per method, one CLIENT span
+named for the route it calls (routes as feedback's api.py declares them, ids apart)."""
 
 from services.common.downstream import Downstream
 from services.feedback.models import Assessment, Evaluation, Report, Tip
@@ -30,4 +31,5 @@ class FeedbackClient:
         return Report(**await self.http.call("POST", "/report", json=body))
 
     async def tip(self, session_id: str) -> Tip:
-        return Tip(**await self.http.call("GET", f"/sessions/{session_id}/tip"))
+        return Tip(**await self.http.call(
+            "GET", "/sessions/{session_id}/tip", path_params={"session_id": session_id}))

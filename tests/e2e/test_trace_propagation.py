@@ -54,6 +54,11 @@ def test_segment_call_is_one_trace_across_all_three_services(
         assert client.kind == "client", trace.describe()
         assert client.service in callers[server.service], trace.describe()
         assert client.service != server.service
+        # Named for what it calls (the distro's httpx hook): the callee's own route, as
+        # in `POST /sessions/{session_id}/segments`, not a bare `POST`.
+        assert client.operation == server.operation, trace.describe()
+        assert client.tags["url.template"] == server.tags["http.route"], trace.describe()
+        assert client.tags.get("server.address"), trace.describe()
 
     routes = {s.tags.get("http.route") for s in trace.find(service="session", kind="server")}
     assert routes == {

@@ -80,7 +80,10 @@ class NetworkHopTransport(httpx.ASGITransport):
 
 def _asgi(app, name: str, timeout_s: float = 2.0) -> Downstream:
     client = httpx.AsyncClient(transport=NetworkHopTransport(app=app))
-    HTTPXClientInstrumentor.instrument_client(client)
+    # The hook the stack's distro gives the httpx instrumentor: client spans named for
+    # their route (`POST /sessions/{session_id}/segments`).
+    HTTPXClientInstrumentor.instrument_client(
+        client, request_hook=INSTRUMENT_KWARGS["httpx"]["async_request_hook"])
     return Downstream(name, f"http://{name}", client, timeout_s)
 
 
