@@ -21,14 +21,39 @@ def gateway_url() -> str:
     return endpoints().gateway
 
 
+# The gateway answers 404 on every /admin path when the admin API is off (the services'
+# default; .env turns it on for `make up`, the Helm chart leaves it off).
+ADMIN_OFF = ("the gateway at {url} has no admin API (404 on /admin): the services leave it "
+             "off unless ADMIN_API=true. `make up` reads it from .env (ADMIN_API=true); set "
+             "it there and restart the stack (make down && make up). On Kubernetes: "
+             "--set adminApi=true, on a cluster only you reach.")
+
+
+class Refused(SystemExit):
+    """The gateway said no; the message says why and, for a missing admin API, what to do."""
+
+
+def _answer(response: httpx.Response) -> list | dict:
+    if response.status_code == 200:
+        return response.json()
+    try:
+        error = response.json().get("error", {})
+    except ValueError:
+        error = {}
+    message = error.get("message", response.text)
+    if response.status_code == 404 and "scenario" not in message:
+        raise Refused(ADMIN_OFF.format(url=gateway_url()))
+    raise Refused(f"refused ({response.status_code}): {message}")
+
+
 def switch(name: str, enabled: bool, params: dict | None = None) -> dict:
     """Used by `make bench-scenario` too. Raises with the server's message on refusal."""
-    response = httpx.put(f"{gateway_url()}/admin/scenarios/{name}",
-                         json={"enabled": enabled, "params": params or {}}, timeout=120)
-    if response.status_code != 200:
-        raise SystemExit(f"refused ({response.status_code}): "
-                         f"{response.json().get('error', {}).get('message', response.text)}")
-    return response.json()
+    return _answer(httpx.put(f"{gateway_url()}/admin/scenarios/{name}",
+                             json={"enabled": enabled, "params": params or {}}, timeout=120))
+
+
+def listing() -> list[dict]:
+    return _answer(httpx.get(f"{gateway_url()}/admin/scenarios", timeout=10))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             if on:
                 console.print(f"  find it in Jaeger: tag demo.scenario={result['name']}")
             return 0
-        scenarios = httpx.get(f"{gateway_url()}/admin/scenarios", timeout=10).json()
+        scenarios = listing()
+    except Refused as refused:
+        console.print(str(refused), style="red", markup=False, soft_wrap=True)
+        return 1
     except httpx.HTTPError as exc:
         console.print(f"[red]cannot reach the gateway at {gateway_url()}: {exc}[/red] "
                       "(is the stack up? `make status`)")

@@ -23,6 +23,8 @@ from services import scenarios
 from services.session.models import Segment
 
 tracer = trace.get_tracer("haptitalk.feedback")
+# The fixed path's pool: as many model calls at once as the model serves well.
+SCORER_SLOTS = 8
 
 
 class ScorerPool:
@@ -36,7 +38,7 @@ class ScorerPool:
 
     def slots(self) -> asyncio.Semaphore:
         pool = scenarios.get("pool_of_one")
-        size = 1 if pool.enabled else max(1, int(pool.param("pool_size")))
+        size = 1 if pool.enabled else SCORER_SLOTS
         if size != self._size:
             # Resizing while requests hold slots: the old semaphore drains on its own.
             self._size, self._slots = size, asyncio.Semaphore(size)
@@ -90,7 +92,8 @@ async def score_batch(segments: list[Segment]) -> list[float]:
             if pool.enabled:
                 scenarios.mark("pool_of_one")
             profile = await speaker_profile()
-            await asyncio.sleep(float(pool.param("scorer_ms")) / 1000)  # model latency
+            # Model latency: scorer_ms while pool_of_one is on, its 5 ms default when off.
+            await asyncio.sleep(float(pool.param("scorer_ms")) / 1000)
             return [fluency(s, profile["baseline_wpm"]) for s in segments]
     finally:
         slots.release()

@@ -33,12 +33,14 @@ class Scenario:
     owner: str  # the service whose code path it switches, and that holds its state
     broken: str  # what "on" does
     fixed: str  # what "off" does
+    # The broken path's parameters (bounded in admin.ScenarioParams). They apply while
+    # the switch is on; off, the fixed path runs with these defaults.
     defaults: dict[str, Any] = field(default_factory=dict)
     enabled: bool = False
     params: dict[str, Any] = field(default_factory=dict)
 
     def param(self, key: str) -> Any:
-        return self.params.get(key, self.defaults[key])
+        return self.params.get(key, self.defaults[key]) if self.enabled else self.defaults[key]
 
     def public(self) -> dict[str, Any]:
         return {
@@ -66,7 +68,7 @@ def _catalogue() -> dict[str, Scenario]:
         Scenario("pool_of_one", "feedback",
                  "the segment scorer has a single slot: requests queue for it",
                  "the scorer has a pool of slots",
-                 {"pool_size": 8, "scorer_ms": 5}),
+                 {"scorer_ms": 5}),
         Scenario("blocking_call", "feedback",
                  "the scorer's model lookup blocks the event loop (time.sleep in async code)",
                  "the blocking lookup runs in a worker thread (asyncio.to_thread)",

@@ -226,9 +226,12 @@ def test_collector_restart_keeps_queued_spans(endpoints: Endpoints, jaeger: Jaeg
 
 def test_slow_downstream_times_out_without_piling_up(endpoints: Endpoints) -> None:
     gateway = httpx.Client(base_url=endpoints.gateway, timeout=30)
-    # feedback's scorer takes 5 s, longer than the gateway's 3 s budget for the call.
-    gateway.put("/admin/scenarios/pool_of_one",
-                json={"enabled": False, "params": {"scorer_ms": 5000}})
+    # feedback's scorer takes 5 s, longer than the gateway's 3 s budget for the call. A
+    # planted delay is on only with its switch (pool_of_one: one slot, so the abandoned
+    # calls queue in feedback; switched off, they finish at the 5 ms default).
+    response = gateway.put("/admin/scenarios/pool_of_one",
+                           json={"enabled": True, "params": {"scorer_ms": 5000}})
+    assert response.status_code == 200, response.text
     try:
         with Load(endpoints.gateway, workers=6, timeout_s=15) as load:
             # Measured after a warm-up under the same load: what a process allocates once

@@ -32,7 +32,8 @@ def make(*args: str, columns: int = 80, env: dict[str, str] | None = None,
 
 def switch(gateway: httpx.Client, name: str, enabled: bool, **params: float) -> None:
     response = gateway.put(f"/admin/scenarios/{name}",
-                           json={"enabled": enabled, "params": params}, timeout=120)
+                           json={"enabled": enabled, "params": params if enabled else {}},
+                           timeout=120)
     assert response.status_code == 200, response.text
 
 

@@ -191,9 +191,11 @@ print(json.dumps({name: [TestClient(app, raise_server_exceptions=False)
 """
 
 
-def test_admin_api_false_removes_the_admin_routes() -> None:
-    """docs/reliability.md: `ADMIN_API=false` removes the admin API. The apps read it when
-    they are built (at import), so each setting is a fresh interpreter."""
+def test_admin_api_is_off_unless_admin_api_is_true() -> None:
+    """docs/reliability.md: a service started without ADMIN_API (the Helm chart's default)
+    answers 404 on /admin and documents no /admin route; ADMIN_API=true (.env, for `make
+    up`) adds them. The apps read it when they are built (at import), so each setting is a
+    fresh interpreter."""
     def probe(**env: str) -> dict[str, list]:
         variables = {k: v for k, v in os.environ.items() if k != "ADMIN_API"}
         variables.update(env, SESSION_URL="http://session", FEEDBACK_URL="http://feedback")
@@ -202,14 +204,15 @@ def test_admin_api_false_removes_the_admin_routes() -> None:
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout.splitlines()[-1])
 
-    removed = probe(ADMIN_API="false")
-    assert removed == {name: [404, False] for name in ("gateway", "session", "feedback")}
-    # The control: by default session and feedback serve their own lists (they ask
-    # nobody else; the gateway, unwired here, would ask them), and every service
-    # documents the routes.
-    default = probe()
-    assert default["session"] == default["feedback"] == [200, True], default
-    assert all(documented for _, documented in default.values())
+    off = {name: [404, False] for name in ("gateway", "session", "feedback")}
+    assert probe() == off, "no ADMIN_API: the admin API must be off"
+    assert probe(ADMIN_API="false") == off
+    assert probe(ADMIN_API="yes") == off, "only the word true turns it on"
+    # The control: on, session and feedback serve their own lists (they ask nobody
+    # else; the gateway, unwired here, would ask them), and every service documents them.
+    on = probe(ADMIN_API="true")
+    assert on["session"] == on["feedback"] == [200, True], on
+    assert all(documented for _, documented in on.values())
 
 
 def readme_example() -> tuple[dict, dict, dict]:
