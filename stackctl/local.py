@@ -323,9 +323,18 @@ class Processes:
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
+class NoMemoryReading(RuntimeError):
+    """A process's memory could not be read. The check that asked must fail: a 0 would
+    compare equal with the next 0 and pass a leak check on nothing."""
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children (uvicorn --workers forks), in MB,
-    from /proc."""
+    from /proc. NoMemoryReading when the process itself cannot be read (pid 0: a stopped
+    container; no /proc entry: a process of another machine, e.g. a remote DOCKER_HOST's
+    container); a child that exits while it is read is left out."""
+    if pid <= 0:
+        raise NoMemoryReading(f"no process to measure (pid {pid}): is it running?")
     total_kb, todo = 0, [pid]
     while todo:
         current = todo.pop()
@@ -335,8 +344,15 @@ def rss_mb(pid: int) -> float:
                                  if line.startswith("VmRSS:")))
             children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
             todo += [int(c) for c in children]
-        except (OSError, StopIteration):
+        except (OSError, StopIteration) as exc:
+            if current == pid:
+                raise NoMemoryReading(
+                    f"cannot read the resident size of pid {pid} from /proc/{pid}/status "
+                    f"({type(exc).__name__}: {exc or 'no VmRSS line'}): a process of another "
+                    "machine or PID namespace, or one that has exited") from exc
             continue
+    if total_kb == 0:
+        raise NoMemoryReading(f"pid {pid} has no resident memory (a zombie?)")
     return round(total_kb / 1024, 1)
 
 

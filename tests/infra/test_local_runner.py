@@ -155,3 +155,27 @@ def test_a_port_held_by_another_process_is_named_not_called_healthy(
             f"by pid {os.getpid()}") in " ".join(out.split()), out
     assert all(len(line) <= 80 for line in out.splitlines()), out
     assert "RUNNING" not in local.supervisorctl("status", "otel-collector").stdout
+
+
+# -- memory readings: a check never compares 0 with 0 --------------------------------------
+
+def test_a_memory_reading_of_a_live_process_is_its_resident_size() -> None:
+    status = Path(f"/proc/{os.getpid()}/status").read_text()
+    vm_rss_kb = int(next(line.split()[1] for line in status.splitlines()
+                         if line.startswith("VmRSS:")))
+    # This process and its children (pytest has none here): within a few MB of VmRSS.
+    assert abs(local.rss_mb(os.getpid()) - vm_rss_kb / 1024) < 5
+
+
+@pytest.mark.parametrize("pid", [0, -1], ids=["pid 0 (a stopped container)", "pid -1"])
+def test_no_process_is_no_reading_not_zero(pid: int) -> None:
+    with pytest.raises(local.NoMemoryReading, match="no process to measure"):
+        local.rss_mb(pid)
+
+
+def test_a_process_this_machine_cannot_read_is_no_reading_not_zero() -> None:
+    """A pid of another machine (a remote DOCKER_HOST's container) or one that has exited:
+    no /proc entry here."""
+    gone = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+    with pytest.raises(local.NoMemoryReading, match=f"/proc/{gone}/status"):
+        local.rss_mb(gone)
