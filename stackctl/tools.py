@@ -173,8 +173,7 @@ def install_release(release: Release, dest: Path) -> None:
         fetch(f"{release.url}/{release.tarball}", work / release.tarball)
         got = sha256(work / release.tarball)
         if got != want:
-            raise Refused(f"refused {release.tarball}: sha256 {got[:16]}... is not "
-                          f"{want[:16]}... ({release.checksums})")
+            raise Refused(f"refused {release.tarball}: sha256 differs from {release.checksums}")
         with tarfile.open(work / release.tarball) as archive:
             try:
                 member = archive.getmember(release.member)
@@ -196,43 +195,102 @@ def install_release(release: Release, dest: Path) -> None:
 
 # --- the build path ---------------------------------------------------------------------
 
-def build(tool: str, env: dict[str, str]) -> int:
-    """infra/builds/build.sh <tool>; for Jaeger also the UI beside it (not fatal: without
-    it Jaeger serves a placeholder page, and the script says how to get the UI)."""
-    status = subprocess.run([str(ROOT / "infra/builds/build.sh"), tool], env=env).returncode
-    if status == 0:
-        origin_file(tool, env).write_text("build\n")
-        if tool == "jaeger":
-            subprocess.run([str(ROOT / "infra/builds/jaeger-ui.sh")], env=env)
+@dataclass
+class Job:
+    """A build running in the background, its output in a log file under .tools/."""
+
+    name: str
+    command: list[str]
+    log: Path
+    fatal: bool = True
+    process: subprocess.Popen | None = None
+    started: float = 0.0
+
+    def start(self, env: dict[str, str]) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("w") as out:
+            self.process = subprocess.Popen(self.command, env=env, stdout=out,
+                                            stderr=subprocess.STDOUT, cwd=ROOT)
+        self.started = time.monotonic()
+
+
+def build_jobs(tools: list[str], env: dict[str, str]) -> list[Job]:
+    """infra/builds/build.sh for each tool, and for a built Jaeger the UI beside it
+    (infra/builds/jaeger-ui.sh; not fatal: without it Jaeger serves a placeholder page,
+    and the script says how to get the UI)."""
+    jobs = [Job(tool, [str(ROOT / "infra/builds/build.sh"), tool],
+                binary(tool, env).parent.with_name(f"{binary(tool, env).parent.name}.build.log"))
+            for tool in tools]
+    if "jaeger" in tools and not ui_installed(env):
+        jobs.append(Job("jaeger-ui", [str(ROOT / "infra/builds/jaeger-ui.sh")],
+                        TOOLS_DIR / f"jaeger-ui-{env['JAEGER_UI_VERSION']}.build.log",
+                        fatal=False))
+    return jobs
+
+
+def run_builds(jobs: list[Job], env: dict[str, str], heartbeat_s: float = 30) -> int:
+    """All at once (the Go builds and the UI's npm ci leave cores idle one by one), with
+    a line every heartbeat_s saying what is still running; each failure's log tail."""
+    if not jobs:
+        return 0
+    say(f"building {', '.join(j.name for j in jobs)} (side by side); logs: "
+        f"{', '.join(str(j.log.relative_to(ROOT)) for j in jobs)}")
+    for job in jobs:
+        job.start(env)
+    status, running, last_beat = 0, list(jobs), time.monotonic()
+    while running:
+        time.sleep(0.5)
+        for job in [j for j in running if j.process and j.process.poll() is not None]:
+            running.remove(job)
+            took = time.monotonic() - job.started
+            code = job.process.returncode if job.process else 1
+            if code == 0:
+                say(f"{job.name}: done in {took:.0f} s")
+                if job.name in ("jaeger", "otelcol", "helm"):
+                    origin_file(job.name, env).write_text("build\n")
+                continue
+            tail = job.log.read_text(errors="replace").splitlines()[-15:]
+            for line in tail:
+                print(f"  {job.name}| {line}"[:160], flush=True)
+            if job.fatal:
+                say(f"ERROR: {job.name}: build failed after {took:.0f} s (log: "
+                    f"{job.log.relative_to(ROOT)})")
+                status = 1
+            else:
+                say(f"{job.name}: not installed (lines above); the rest goes on")
+        if running and time.monotonic() - last_beat >= heartbeat_s:
+            last_beat = time.monotonic()
+            say("still building: " + ", ".join(
+                f"{j.name} ({time.monotonic() - j.started:.0f} s)" for j in running))
     return status
 
 
-def install(tool: str, env: dict[str, str]) -> int:
+def ui_installed(env: dict[str, str]) -> bool:
+    return (TOOLS_DIR / f"jaeger-ui-{env['JAEGER_UI_VERSION']}" / "index.html").exists()
+
+
+def plan(tool: str, env: dict[str, str]) -> str | int:
+    """What to do for one program: 'build', or an exit status when it is settled (0:
+    installed, already or from its release just now)."""
     dest = binary(tool, env)
     how = env.get("TOOLS", "") or "auto"
     if how not in ("auto", "release", "build"):
         say(f"TOOLS={how}: use release, build, or leave it empty (release, else build)")
         return 2
-    if dest.exists() and not (tool == "otelcol" and origin(tool, env) == "build"):
+    if dest.exists():
+        if tool == "otelcol" and not is_release_binary(dest) and not built_from_manifest(dest):
+            return "build"  # its component list changed
         if not QUIET:
             say(f"{tool}: {dest.relative_to(ROOT)} is installed ({origin(tool, env)})")
-        ui = TOOLS_DIR / f"jaeger-ui-{env['JAEGER_UI_VERSION']}" / "index.html"
-        if tool == "jaeger" and not is_release_binary(dest) and not ui.exists():
+        if tool == "jaeger" and not is_release_binary(dest) and not ui_installed(env):
             subprocess.run([str(ROOT / "infra/builds/jaeger-ui.sh")], env=env)
         return 0
-    if dest.exists():  # a built collector: rebuilt when its component list changed
-        stamp = dest.with_name(dest.name + ".manifest-sha256")
-        manifest = ROOT / "infra/builds/otelcol/manifest.yaml"
-        if QUIET and stamp.exists() and stamp.read_text().strip() == sha256(manifest):
-            return 0
-        return build(tool, env)
     if tool in RELEASES and how != "build":
         try:
-            release = RELEASES[tool](env, *os_arch())
-            install_release(release, dest)
+            install_release(RELEASES[tool](env, *os_arch()), dest)
             return 0
-        except Refused as exc:
-            say(f"ERROR: {exc}")
+        except Refused as exc:  # one line, naming the file; nothing was installed
+            say(str(exc))
             return 1
         except Unreachable as exc:
             if how == "release":
@@ -240,7 +298,13 @@ def install(tool: str, env: dict[str, str]) -> int:
                 return 1
             say(f"{tool}: no release download ({exc});")
             say(f"{tool}: building it from Go modules instead (TOOLS=build skips the download)")
-    return build(tool, env)
+    return "build"
+
+
+def built_from_manifest(dest: Path) -> bool:
+    stamp = dest.with_name(dest.name + ".manifest-sha256")
+    manifest = ROOT / "infra/builds/otelcol/manifest.yaml"
+    return stamp.exists() and stamp.read_text().strip() == sha256(manifest)
 
 
 def origin(tool: str, env: dict[str, str]) -> str:
@@ -267,11 +331,14 @@ def main(argv: list[str] | None = None) -> int:
     global QUIET
     QUIET = args.quiet
     TOOLS_DIR.mkdir(exist_ok=True)
+    to_build = []
     for tool in args.tools:
-        status = install(tool, env)
-        if status:
-            return status
-    return 0
+        decided = plan(tool, env)
+        if decided == "build":
+            to_build.append(tool)
+        elif decided:
+            return int(decided)
+    return run_builds(build_jobs(to_build, env), env)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,9 @@ build_jaeger() {
   need_go jaeger
   say "building jaeger ${JAEGER_VERSION} (module ${JAEGER_GO_MODULE_VERSION}); first time takes ~5 min"
   local start=$SECONDS
-  # The version `jaeger version` prints, as Jaeger's release build stamps it.
-  go -C infra/builds/jaeger build -trimpath -ldflags="-s -w \
+  # Static (no cgo) and with the version `jaeger version` prints, as Jaeger's release
+  # build makes it.
+  CGO_ENABLED=0 go -C infra/builds/jaeger build -trimpath -ldflags="-s -w \
     -X github.com/jaegertracing/jaeger/internal/version.latestVersion=v${JAEGER_VERSION}" \
     -o "$PWD/$bin" github.com/jaegertracing/jaeger/cmd/jaeger
   say "jaeger built in $((SECONDS - start)) s"
@@ -72,7 +73,7 @@ build_helm() {
   # The version stamp `helm version` prints, as Helm's own release build sets it (a plain
   # `go build` leaves it empty). Helm 4 reads the Kubernetes release it assumes without
   # --kube-version from its client-go module's version in the binary's build info.
-  go -C infra/builds/helm build -trimpath -ldflags="-s -w \
+  CGO_ENABLED=0 go -C infra/builds/helm build -trimpath -ldflags="-s -w \
     -X helm.sh/helm/v4/internal/version.version=v${HELM_VERSION} \
     -X helm.sh/helm/v4/internal/version.metadata=" \
     -o "$PWD/$bin" helm.sh/helm/v4/cmd/helm

@@ -10,22 +10,18 @@ for Helm, which `make tools` would otherwise build), so the real .tools/ is neve
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import http.server
 import io
 import os
 import shutil
 import socket
 import subprocess
-import tarfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from stackctl import tools
+from stackctl.release_mirror import fake_github, folder, serve
 from stackctl.tools import binary
 from tests.support.stack import ROOT, dotenv
 
@@ -34,48 +30,20 @@ SYSTEM, ARCH = tools.os_arch()
 RELEASES = {name: make(ENV, SYSTEM, ARCH) for name, make in tools.RELEASES.items()}
 
 
-def tarball(path: Path, member: str, payload: Path) -> None:
-    # compresslevel 1: the binaries are ~100 MB; the test checks bytes, not size.
-    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
-        tar.add(payload, arcname=member)
-
-
-def checksum_line(path: Path, star: bool) -> str:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    # Jaeger's file is `shasum -b` output (`<hex> *<name>`), the collector's `<hex>  <name>`.
-    return f"{digest} {'*' if star else ' '}{path.name}\n"
-
-
 @pytest.fixture(scope="module")
 def release_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fake GitHub: <root>/<owner>/<repo>/releases/download/<tag>/<files>."""
     for tool in RELEASES:
         if not binary(tool).exists():
             pytest.fail(f"{binary(tool)} is missing: run `make tools` first")
-    root = tmp_path_factory.mktemp("github")
-    for tool, release in RELEASES.items():
-        folder = root / release.url.removeprefix(f"{ENV['TOOLS_RELEASES_URL']}/")
-        folder.mkdir(parents=True)
-        tarball(folder / release.tarball, release.member, binary(tool))
-        decoy = folder / release.tarball.replace(ARCH, "s390x")
-        decoy.write_bytes(b"another platform's tarball")
-        lines = [checksum_line(decoy, tool == "jaeger"),
-                 checksum_line(folder / release.tarball, tool == "jaeger")]
-        (folder / release.checksums).write_text("".join(lines))
-    return root
+    return fake_github(tmp_path_factory.mktemp("github"))
 
 
 @pytest.fixture()
 def server(release_tree: Path) -> Iterator[str]:
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=str(release_tree))
-    handler.log_message = lambda *args: None  # type: ignore[assignment]
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    running = serve(release_tree)
+    yield running.url
+    running.stop()
 
 
 def checkout(tmp: Path) -> Path:
@@ -145,7 +113,7 @@ def test_the_release_binaries_are_verified_and_installed(tmp_path: Path, server:
 def test_a_tampered_tarball_is_refused_and_nothing_installed(
         tmp_path: Path, release_tree: Path, server: str) -> None:
     release = RELEASES["jaeger"]
-    served = release_tree / release.url.removeprefix(f"{ENV['TOOLS_RELEASES_URL']}/")
+    served = folder(release_tree, release, ENV)
     original = (served / release.tarball).read_bytes()
     tampered = io.BytesIO(original)
     tampered.seek(len(original) // 2)
@@ -168,8 +136,7 @@ def test_a_tampered_tarball_is_refused_and_nothing_installed(
 def test_a_tarball_missing_from_the_checksum_file_is_refused(
         tmp_path: Path, release_tree: Path, server: str) -> None:
     release = RELEASES["otelcol"]
-    sums = release_tree / release.url.removeprefix(f"{ENV['TOOLS_RELEASES_URL']}/") / \
-        release.checksums
+    sums = folder(release_tree, release, ENV) / release.checksums
     original = sums.read_text()
     sums.write_text("".join(line for line in original.splitlines(keepends=True)
                             if release.tarball not in line))
