@@ -11,6 +11,11 @@ environment, versions and ports equal .env, the same lock-down (uid 10001, read-
 no capabilities, RuntimeDefault seccomp), only the gateway and the Jaeger UI reachable
 from outside, and every hop of docs/production.md's NetworkPolicies open to its callers
 only. The last test breaks a copy of the chart once per promise and sees the check fail.
+Safe by default and ready for a real cluster: the admin API off (a gateway started with the
+rendered environment answers 404 on /admin), registry secrets on every pod, the agent on
+every node whatever its taints, scheduling values and a disruption budget per tier, a
+values schema that refuses what would render wrong, and a `helm test` hook whose trace the
+tail tier keeps.
 """
 
 from __future__ import annotations
@@ -85,8 +90,13 @@ def find(objects: list[dict], kind: str, component: str) -> dict:
 
 
 def pod_specs(objects: list[dict]) -> dict[str, dict]:
-    return {f"{o['kind']}/{o['metadata']['name']}": o["spec"]["template"]["spec"]
-            for o in objects if o["kind"] in ("Deployment", "DaemonSet", "StatefulSet")}
+    """Every pod the chart creates, by kind/name: the workloads' templates and bare Pods
+    (the `helm test` hook)."""
+    specs = {f"{o['kind']}/{o['metadata']['name']}": o["spec"]["template"]["spec"]
+             for o in objects if o["kind"] in ("Deployment", "DaemonSet", "StatefulSet")}
+    specs.update({f"Pod/{o['metadata']['name']}": o["spec"]
+                  for o in objects if o["kind"] == "Pod"})
+    return specs
 
 
 def container_env(container: dict) -> dict[str, str | dict]:
@@ -111,7 +121,7 @@ def test_every_object_is_valid_kubernetes(objects: list[dict]) -> None:
             pytest.fail(f"{name}: {error.message} at {'.'.join(map(str, error.path))}")
         kinds.add(obj["kind"])
     assert {"Deployment", "DaemonSet", "Service", "HorizontalPodAutoscaler", "ConfigMap",
-            "NetworkPolicy", "PodDisruptionBudget"} <= kinds
+            "NetworkPolicy", "PodDisruptionBudget", "Pod"} <= kinds
 
 
 def test_the_checks_fail_on_a_broken_object(default: list[dict]) -> None:
@@ -171,7 +181,7 @@ def test_every_jaeger_storage_renders_a_valid_config(storage: str, tmp_path: Pat
 def test_an_unknown_storage_is_refused_by_name() -> None:
     result = helm("template", RELEASE, str(CHART), "--set", "jaeger.storage.type=mongodb")
     assert result.returncode != 0
-    assert 'jaeger.storage.type "mongodb"' in result.stderr
+    assert "/jaeger/storage/type" in result.stderr and "'badger'" in result.stderr
 
 
 # -- the chart says what compose says --------------------------------------------------
@@ -272,7 +282,8 @@ def lockdown_problems(objects: list[dict]) -> list[str]:
                      "type": "RuntimeDefault"}),
                 ("a memory limit", bool(limits.get("memory"))),
                 ("a pinned image", ":" in image and not image.endswith(":latest")),
-                ("readiness and liveness probes",
+                # A long-running container's (the `helm test` pod runs once and exits).
+                ("readiness and liveness probes", name.startswith("Pod/") or
                  bool(container.get("readinessProbe") and container.get("livenessProbe"))),
             ) if not ok]
     return problems
@@ -464,3 +475,187 @@ def test_lockdown_and_hop_checks_fail_on_a_broken_chart(
     else:
         differences = hop_differences(objects, "default")
         assert expected in differences, (broken, differences)
+
+
+# -- safe by default, and a cluster's own scheduling rules -------------------------------
+
+_ADMIN_PROBE = """
+from fastapi.testclient import TestClient
+from services.gateway.api import app
+client = TestClient(app, raise_server_exceptions=False)
+print(client.get("/admin/scenarios").status_code,
+      client.put("/admin/scenarios/error_injection", json={"enabled": True}).status_code)
+"""
+
+
+def test_the_admin_api_is_off_unless_the_values_turn_it_on(objects: list[dict]) -> None:
+    """Every service gets ADMIN_API=false from the chart's defaults (production too), and
+    a gateway started with the rendered environment answers 404 on /admin."""
+    for name in SERVICES:
+        container = find(objects, "Deployment", name)["spec"]["template"]["spec"][
+            "containers"][0]
+        assert container_env(container)["ADMIN_API"] == "false", name
+    gateway = find(objects, "Deployment", "gateway")["spec"]["template"]["spec"][
+        "containers"][0]
+    rendered = {k: v for k, v in container_env(gateway).items() if isinstance(v, str)}
+    result = subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "-c", _ADMIN_PROBE], cwd=ROOT, capture_output=True,
+        text=True, timeout=60,
+        # `make` exports .env's ADMIN_API=true: only the rendered value may count.
+        env={**{k: v for k, v in os.environ.items() if k != "ADMIN_API"}, **rendered})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["404", "404"], result.stdout
+    on = render("default", CHART, "--set", "adminApi=true")
+    for name in SERVICES:
+        container = find(on, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+        assert container_env(container)["ADMIN_API"] == "true", name
+
+
+def test_every_pod_pulls_with_the_registry_secrets() -> None:
+    objects = render("default", CHART, "--set-json", 'imagePullSecrets=[{"name": "regcred"}]')
+    specs = pod_specs(objects)
+    # The three services, both collector tiers, Jaeger, PostgreSQL and the test pod.
+    assert len(specs) == 8, sorted(specs)
+    missing = [name for name, spec in specs.items()
+               if spec.get("imagePullSecrets") != [{"name": "regcred"}]]
+    assert missing == []
+
+
+def test_the_agent_runs_on_every_node_whatever_its_taints(objects: list[dict]) -> None:
+    """The services send to the agent of their own node (internalTrafficPolicy: Local):
+    a tainted node without an agent would lose its pods' telemetry. A toleration with
+    operator Exists and no key tolerates every taint (Kubernetes' scheduling rules)."""
+    service = find(objects, "Service", "otel-agent")
+    assert service["spec"]["internalTrafficPolicy"] == "Local"
+    agent = find(objects, "DaemonSet", "otel-agent")["spec"]["template"]["spec"]
+    assert {"operator": "Exists"} in agent.get("tolerations", []), agent.get("tolerations")
+
+
+SCHEDULED = {"gateway": "gateway", "session": "session", "feedback": "feedback",
+             "collector.agent": "otel-agent", "collector.tail": "otel-tail",
+             "jaeger": "jaeger", "postgresql": "postgresql"}
+
+
+def test_each_component_takes_node_selector_tolerations_and_affinity() -> None:
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "pool", "operator": "In", "values": ["tracing"]}]}]}}}
+    toleration = {"key": "dedicated", "operator": "Equal", "value": "tracing",
+                  "effect": "NoSchedule"}
+    args = []
+    for key in SCHEDULED:
+        args += ["--set-json", f'{key}.nodeSelector={{"pool": "{key}"}}',
+                 "--set-json", f"{key}.tolerations={json.dumps([toleration])}",
+                 "--set-json", f"{key}.affinity={json.dumps(affinity)}"]
+    objects = render("default", CHART, *args)
+    for obj in objects:
+        kubernetes_validate.validate(obj, ENV["KUBERNETES_VERSION"], strict=True)
+    for key, component in SCHEDULED.items():
+        spec = next(o["spec"]["template"]["spec"] for o in objects
+                    if o["kind"] in ("Deployment", "DaemonSet", "StatefulSet")
+                    and o["metadata"]["labels"]["app.kubernetes.io/component"] == component)
+        assert spec["nodeSelector"] == {"pool": key}, component
+        assert spec["tolerations"] == [toleration], component
+        assert spec["affinity"] == affinity, component
+
+
+@pytest.mark.parametrize("component", ["gateway", "session", "feedback", "otel-tail", "jaeger"])
+def test_a_disruption_budget_keeps_each_tier_serving_through_drains(
+        objects: list[dict], component: str) -> None:
+    """One budget per replicated tier, selecting exactly that tier's pods, and never one
+    that forbids every eviction (a drain would hang on it)."""
+    budgets = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    workloads = {o["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]:
+                 o["spec"]["template"]["metadata"]["labels"]
+                 for o in objects if o["kind"] in ("Deployment", "DaemonSet", "StatefulSet")}
+    mine = [b for b in budgets if selects(b["spec"]["selector"], workloads[component])]
+    assert len(mine) == 1, [b["metadata"]["name"] for b in mine]
+    others = [c for c, labels in workloads.items()
+              if c != component and selects(mine[0]["spec"]["selector"], labels)]
+    assert others == [], f"{component}'s budget also holds {others}"
+    assert mine[0]["spec"].get("maxUnavailable", 0) >= 1, mine[0]["spec"]
+
+
+@pytest.mark.parametrize(("args", "complaint"), [
+    (["--set", "gateway.replcas=3"], "additional properties 'replcas' not allowed"),
+    (["--set", "adminApi=yes"], "/adminApi"),
+    (["--set", "gateway.port=70000"], "/gateway/port"),
+    (["--set", "jaeger.image.pullPolicy=Sometimes"], "/jaeger/image/pullPolicy"),
+    (["--set", "collector.image.tag=latest"], "/collector/image/tag"),
+    (["--set", "collector.tail.sampling.percent=150"], "/collector/tail/sampling/percent"),
+    (["--set", "postgresql.sslMode=on"], "/postgresql/sslMode"),
+    (["--set-json", 'collector.agent.tolerations={"operator": "Exists"}'],
+     "/collector/agent/tolerations"),
+])
+def test_the_values_schema_refuses_what_would_render_wrong(args: list[str],
+                                                          complaint: str) -> None:
+    result = helm("template", RELEASE, str(CHART), *args)
+    assert result.returncode != 0, f"{args} rendered"
+    assert complaint in result.stderr, result.stderr
+
+
+def test_the_values_schema_is_checked_at_all() -> None:
+    """The control for the test above: the same misspelling renders without the schema."""
+    assert (CHART / "values.schema.json").exists()
+    result = helm("template", RELEASE, str(CHART), "--skip-schema-validation",
+                  "--set", "gateway.replcas=3")
+    assert result.returncode == 0, result.stderr
+
+
+# -- helm test: a segment through the gateway, its trace in Jaeger ---------------------
+
+def test_helm_test_posts_through_the_gateway_and_asks_jaegers_api(default: list[dict]) -> None:
+    (pod,) = [o for o in default if o["kind"] == "Pod"]
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert pod["spec"]["restartPolicy"] == "Never"
+    container = pod["spec"]["containers"][0]
+    env = container_env(container)
+    # The URLs are the rendered Services' names and ports, not the values they came from.
+    def url(component: str, port_name: str) -> str:
+        for service in (o for o in default if o["kind"] == "Service"):
+            ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
+            if (service["metadata"]["labels"]["app.kubernetes.io/component"] == component
+                    and port_name in ports):
+                return f"http://{service['metadata']['name']}:{ports[port_name]}"
+        raise AssertionError(f"no Service of {component} with a port {port_name}")
+
+    assert env["GATEWAY_URL"] == url("gateway", "http")
+    assert env["JAEGER_URL"] == url("jaeger", "ui")
+    # It runs the repository's script, mounted from the hook's ConfigMap.
+    script = container["command"][-1]
+    mount = next(m for m in container["volumeMounts"] if script.startswith(m["mountPath"]))
+    volume = next(v for v in pod["spec"]["volumes"] if v["name"] == mount["name"])
+    config = next(o for o in default if o["kind"] == "ConfigMap"
+                  and o["metadata"]["name"] == volume["configMap"]["name"])
+    assert config["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert config["data"][Path(script).name].strip() == ROUNDTRIP.read_text().strip()
+
+
+ROUNDTRIP = CHART / "files/tests/roundtrip.py"
+
+
+def _roundtrip_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("roundtrip", ROUNDTRIP)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_helm_tests_trace_is_one_the_services_accept_and_the_tail_tier_keeps() -> None:
+    """Its requests are valid for the gateway (the services' own models), and its baggage
+    becomes a span attribute (services/common/baggage.py) that a policy of the tail tier
+    keeps, so a sampling share cannot drop the trace it waits for."""
+    from services.common.baggage import BAGGAGE_TO_ATTRIBUTES
+    from services.session.models import NewSegment, NewSession
+
+    roundtrip = _roundtrip_module()
+    NewSession.model_validate(roundtrip.SESSION)
+    NewSegment.model_validate(roundtrip.SEGMENT)
+    key, value = roundtrip.BAGGAGE.split("=")
+    assert key in BAGGAGE_TO_ATTRIBUTES
+    tail = yaml.safe_load((ROOT / "infra/collector/sampling-tail.yaml").read_text())
+    kept = [p for p in tail["processors"]["tail_sampling"]["policies"]
+            if p["type"] == "string_attribute" and p["string_attribute"]["key"] == key
+            and value in p["string_attribute"]["values"]]
+    assert kept, f"no tail-sampling policy keeps {key}={value}"

@@ -87,3 +87,45 @@ app.kubernetes.io/component: {{ .component }}
 - name: COLLECTOR_DATA_DIR
   value: /var/lib/otelcol
 {{- end -}}
+
+{{/* Every pod's registry secrets (imagePullSecrets), at the pod spec's indentation. */}}
+{{- define "haptitalk.imagePullSecrets" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* Where a component's pods may run: its values' nodeSelector, affinity, tolerations. */}}
+{{- define "haptitalk.scheduling" -}}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* A component's PodDisruptionBudget: (dict "ctx" $ "component" "gateway" "pdb" ...). */}}
+{{- define "haptitalk.podDisruptionBudget" -}}
+{{- if .pdb.enabled }}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "haptitalk.componentName" . }}
+  labels:
+    {{- include "haptitalk.labels" . | nindent 4 }}
+spec:
+  maxUnavailable: {{ .pdb.maxUnavailable }}
+  selector:
+    matchLabels:
+      {{- include "haptitalk.selectorLabels" . | nindent 6 }}
+{{- end }}
+{{- end -}}
