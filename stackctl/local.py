@@ -223,6 +223,15 @@ def render(programs: list[Program]) -> str:
     return "\n".join(lines)
 
 
+def write_conf(text: str) -> None:
+    """supervisord's configuration, readable by this user only: it holds every program's
+    environment, PostgreSQL's password among them."""
+    RUN.mkdir(parents=True, exist_ok=True)
+    CONF.touch(mode=0o600)
+    CONF.chmod(0o600)
+    CONF.write_text(text)
+
+
 def supervisorctl(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "supervisorctl"), "-c", str(CONF), *args],
@@ -387,7 +396,7 @@ def cmd_up(only: list[str] | None) -> int:
                                 initial_indent="  ", subsequent_indent="    "))
     RUN.mkdir(parents=True, exist_ok=True)
     LOG.mkdir(parents=True, exist_ok=True)
-    CONF.write_text(render(every_program))  # the whole stack: --only starts a part of it
+    write_conf(render(every_program))  # the whole stack: --only starts a part of it
     if not supervisord_running():
         subprocess.run([str(BIN / "supervisord"), "-c", str(CONF)], check=True, timeout=30)
         try:
@@ -499,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         # Re-read the compose model with the current environment (e.g.
         # OTEL_TRACES_SAMPLER_ARG=0), so changed settings take effect.
         supervisorctl("stop", *args.services)
-        CONF.write_text(render(to_local(compose_model())))
+        write_conf(render(to_local(compose_model())))
         return cmd_up(args.services)
     result = supervisorctl("stop", *args.services)
     print(result.stdout.strip())

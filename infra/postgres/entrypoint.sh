@@ -8,8 +8,10 @@
 #   infra/postgres/entrypoint.sh postgres [server options...]
 #
 # Like the image: on first start, initdb into PGDATA for POSTGRES_USER (authenticated by
-# POSTGRES_PASSWORD, or not at all with POSTGRES_HOST_AUTH_METHOD=trust, as compose sets it)
-# and create POSTGRES_DB; then exec the server in the foreground (supervisord keeps it).
+# POSTGRES_PASSWORD, which compose and local mode generate: var/secrets/postgres-password;
+# or not at all with POSTGRES_HOST_AUTH_METHOD=trust) and create POSTGRES_DB; then exec
+# the server in the foreground (supervisord keeps it). Data initialised with trust by an
+# earlier version is moved to the password when one is given.
 # PostgreSQL refuses to run as root: as root (CI), it runs as Debian's `postgres` user.
 set -euo pipefail
 
@@ -63,6 +65,22 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     -c "CREATE DATABASE \"$POSTGRES_DB\""
   "${as_owner[@]}" "$bin/pg_ctl" --pgdata="$PGDATA" --silent --wait stop
   rmdir "$sock" 2>/dev/null || true
+elif [ "$auth" != trust ] && grep -Eq '^host[[:space:]].*[[:space:]]trust[[:space:]]*$' "$PGDATA/pg_hba.conf"; then
+  # Initialised without a password (this suite's earlier default): give the user the
+  # password and require it over TCP, rather than keep letting any local user in.
+  echo "$PGDATA accepted TCP connections without a password: now $auth for $POSTGRES_USER"
+  sock="$(mktemp -d)"
+  [ "$(id -u)" = 0 ] && chown postgres "$sock"
+  "${as_owner[@]}" "$bin/pg_ctl" --pgdata="$PGDATA" --silent --wait \
+    -o "-c listen_addresses='' -k $sock" start
+  # The password from the environment into a psql variable (:'pw' quotes it):
+  # never on a command line, where `ps` would show it.
+  printf '%s\n' '\getenv pw POSTGRES_PASSWORD' \
+    "ALTER ROLE \"$POSTGRES_USER\" PASSWORD :'pw';" |
+    "${as_owner[@]}" "$bin/psql" -h "$sock" -U "$POSTGRES_USER" -d postgres -q -v ON_ERROR_STOP=1
+  "${as_owner[@]}" "$bin/pg_ctl" --pgdata="$PGDATA" --silent --wait stop
+  rmdir "$sock" 2>/dev/null || true
+  "${as_owner[@]}" sed -E -i "s/^(host[[:space:]].*[[:space:]])trust[[:space:]]*$/\1$auth/" "$PGDATA/pg_hba.conf"
 fi
 
 # No Unix socket: local processes connect over TCP on loopback, as containers do.
