@@ -54,8 +54,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await store.init()
     wire(app, store=store)
     yield
-    if isinstance(store, PostgresSessionStore):
-        await store.close()
+    await store.close()
 
 
 class InjectedFailure(ServiceError):

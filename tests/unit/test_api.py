@@ -46,12 +46,30 @@ def test_segment_crosses_all_three_services(wired: TestClient, spans) -> None:
     assert response.headers["x-trace-id"] == format(trace_ids.pop(), "032x")
     servers = [s for s in finished if s.kind.name == "SERVER"]
     assert len(servers) == 5  # gateway, session x3, feedback
-    statements = [s.attributes.get("db.statement") for s in finished
-                  if s.attributes.get("db.system") == "sqlite"]
+    statements = [s.attributes.get("db.query.text") for s in finished
+                  if s.attributes.get("db.system.name") == "sqlite"]
     assert any(st.startswith("INSERT INTO segments") for st in statements)
     # README (Privacy): the users' words never enter a span, in any service.
     leaks = [s.name for s in finished if _carries(s, SEGMENT["text"])]
     assert not leaks, f"the segment's text is in these spans: {leaks}"
+
+
+def test_a_segment_call_runs_one_statement_per_store_operation(wired: TestClient,
+                                                                spans) -> None:
+    """session stores the segment in one INSERT ... RETURNING (it was BEGIN, two SELECTs,
+    INSERT, SELECT) and the feedback in one UPDATE ... RETURNING; history reads the
+    session, the segment and the window before it. Stable names only (no database/dup)."""
+    sid = start(wired)
+    spans.clear()
+    assert wired.post(f"/api/sessions/{sid}/segments", json=SEGMENT).status_code == 200
+    db = [s for s in spans.get_finished_spans() if s.kind.name == "CLIENT"
+          and "db.system.name" in s.attributes]
+    assert [s.attributes["db.query.text"].split(" ", 2)[:2] for s in db] == [
+        ["INSERT", "INTO"], ["SELECT", "*"], ["SELECT", "segment_id,"],
+        ["SELECT", "segment_id,"], ["UPDATE", "segments"]]
+    old_names = [(s.name, k) for s in db for k in s.attributes
+                 if k in ("db.system", "db.statement", "db.name")]
+    assert not old_names, f"old database conventions written too: {old_names}"
 
 
 def _carries(span, text: str) -> bool:
