@@ -174,10 +174,10 @@ def _history_db_spans(jaeger: Jaeger, trace_ids: list[str]) -> tuple[list[Span],
     for trace_id in trace_ids:
         trace = wait(
             jaeger, trace_id,
-            lambda t: any("ORDER BY seq DESC" in s.tags.get("db.statement", "")
+            lambda t: any("ORDER BY seq DESC" in s.tags.get("db.query.text", "")
                           for s in t.spans),
             "the history query's DB span")
-        spans += [s for s in trace.spans if "ORDER BY seq DESC" in s.tags.get("db.statement", "")]
+        spans += [s for s in trace.spans if "ORDER BY seq DESC" in s.tags.get("db.query.text", "")]
         traces.append(trace)
     return spans, traces
 
@@ -196,8 +196,8 @@ def test_slow_query(gateway: httpx.Client, jaeger: Jaeger) -> None:
     # The planted full scan, as each store writes it (services/session/store.py, postgres.py).
     scan = {"sqlite": "FROM segments NOT INDEXED WHERE",
             "postgres": "FROM segments WHERE lower(session_id) = lower(%s)"}[setting("SESSION_DB")]
-    assert all(scan in s.tags["db.statement"] for s in slow)
-    assert all(scan not in s.tags["db.statement"] for s in fast)
+    assert all(scan in s.tags["db.query.text"] for s in slow)
+    assert all(scan not in s.tags["db.query.text"] for s in fast)
     ratio = median(s.duration_us for s in slow) / median(s.duration_us for s in fast)
     assert ratio > 5, f"full scan only {ratio:.1f}x slower than the index lookup"
     history_server = jaeger.wait_for_trace(

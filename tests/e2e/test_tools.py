@@ -44,7 +44,7 @@ def new_session(gateway: httpx.Client) -> str:
 def calls_answered(trace: Trace) -> bool:
     """The gateway's root span is there, and every HTTP call has its callee's span."""
     return any(s.service == "gateway" and s.parent_id is None for s in trace.spans) and all(
-        trace.children(c) for c in trace.find(kind="client") if "db.system" not in c.tags)
+        trace.children(c) for c in trace.find(kind="client") if "db.system.name" not in c.tags)
 
 
 def duration_ms(trace: Trace) -> float:

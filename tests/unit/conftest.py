@@ -10,11 +10,13 @@ gateway really calls session and feedback, just without sockets: each app is wir
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -32,6 +34,12 @@ from services.gateway.api import app as gateway_app
 from services.session.api import app as session_app
 from services.session.store import SessionStore
 from services.telemetry.distro import INSTRUMENT_KWARGS
+from stackctl.settings import ROOT
+
+# The semantic conventions the stack asks for (docker-compose.yml's x-otel-env), read
+# before any instrumentor starts, so the attribute names below are the ones Jaeger shows.
+os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = yaml.safe_load(
+    (ROOT / "docker-compose.yml").read_text())["x-otel-env"]["OTEL_SEMCONV_STABILITY_OPT_IN"]
 
 EXPORTER = InMemorySpanExporter()
 _provider = TracerProvider()

@@ -13,8 +13,8 @@ from opentelemetry import trace
 
 
 def statements(spans) -> list[str]:
-    return [s.attributes.get("db.statement") for s in spans.get_finished_spans()
-            if s.attributes.get("db.system") == "sqlite"]
+    return [s.attributes.get("db.query.text") for s in spans.get_finished_spans()
+            if s.attributes.get("db.system.name") == "sqlite"]
 
 
 def test_sqlite3_traces_cursor_execute_not_connection_execute(spans) -> None:
