@@ -31,6 +31,8 @@ endif
 RUN_TOOLS := $(PY) -m stackctl.tools install --quiet jaeger otelcol
 # Helm: only `make deploy-check` and the chart tests need it.
 HELM_BIN  := .tools/helm-$(HELM_VERSION)/helm
+# actionlint: make test checks the GitHub workflow with it (tests/infra/test_workflow.py).
+ACTIONLINT_BIN := .tools/actionlint-$(ACTIONLINT_VERSION)/actionlint
 
 .PHONY: help install tools images-offline up down status ps logs test test-unit test-e2e lint clean \
         monitoring-up monitoring-down deploy-check test-scale test-postgres test-ui screenshots load load-ui trace slowest scenario bench-scenario test-soak doctor bench
@@ -62,6 +64,9 @@ install: $(INSTALLED) ## Create .venv and install the pinned Python packages (py
 
 $(HELM_BIN):
 	infra/builds/build.sh helm
+
+$(ACTIONLINT_BIN):
+	infra/builds/build.sh actionlint
 
 images-offline: $(INSTALLED) ## Build local stand-ins for the official images (no registry needed), for IMAGES=offline
 	@$(RUN_TOOLS)
@@ -146,7 +151,7 @@ bench: $(INSTALLED) ## What tracing costs and where, ~6 min (PROFILE=1: flame gr
 
 test: $(INSTALLED) ## Run every test: unit, end-to-end and browser, against the real stack (starts it if needed)
 	@$(RUN_TOOLS)
-	@$(MAKE) --no-print-directory $(HELM_BIN)
+	@$(MAKE) --no-print-directory $(HELM_BIN) $(ACTIONLINT_BIN)
 	$(PY) -m pytest
 
 deploy-check: $(INSTALLED) ## Helm chart: lint, render (default + production values), validate every object offline
@@ -173,7 +178,7 @@ endif
 
 test-unit: $(INSTALLED) ## Unit and config tests (no stack needed; config tests need `make tools`)
 	@$(RUN_TOOLS)
-	@$(MAKE) --no-print-directory $(HELM_BIN)
+	@$(MAKE) --no-print-directory $(HELM_BIN) $(ACTIONLINT_BIN)
 	$(PY) -m pytest tests/unit tests/infra
 
 test-e2e: $(INSTALLED) ## End-to-end tests only, against the running stack (local: starts it if needed)

@@ -114,7 +114,7 @@ def binary(tool: str, env: dict[str, str] | None = None) -> Path:
     test and script takes the path from."""
     env = env or settings()
     version = {"jaeger": "JAEGER_VERSION", "otelcol": "OTELCOL_VERSION",
-               "helm": "HELM_VERSION"}[tool]
+               "helm": "HELM_VERSION", "actionlint": "ACTIONLINT_VERSION"}[tool]
     return TOOLS_DIR / f"{tool}-{env[version]}" / tool
 
 
@@ -233,8 +233,8 @@ def run_builds(jobs: list[Job], env: dict[str, str], heartbeat_s: float = 30) ->
     a line every heartbeat_s saying what is still running; each failure's log tail."""
     if not jobs:
         return 0
-    say(f"building {', '.join(j.name for j in jobs)} (side by side); logs: "
-        f"{', '.join(str(j.log.relative_to(ROOT)) for j in jobs)}")
+    say(f"building {', '.join(j.name for j in jobs)} side by side "
+        f"(logs: .tools/*.build.log)")
     for job in jobs:
         job.start(env)
     status, running, last_beat = 0, list(jobs), time.monotonic()

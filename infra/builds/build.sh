@@ -4,7 +4,9 @@
 #   jaeger   .tools/jaeger-<JAEGER_VERSION>/jaeger    from github.com/jaegertracing/jaeger
 #   otelcol  .tools/otelcol-<OTELCOL_VERSION>/otelcol with the OpenTelemetry Collector Builder
 #   helm     .tools/helm-<HELM_VERSION>/helm          from helm.sh/helm/v4 (make deploy-check)
-# Usage: infra/builds/build.sh [jaeger] [otelcol] [helm]   (none: all three)
+#   actionlint .tools/actionlint-<ACTIONLINT_VERSION>/actionlint  from github.com/rhysd/actionlint
+#            (make test: the GitHub workflow checked, tests/infra/test_workflow.py)
+# Usage: infra/builds/build.sh [jaeger] [otelcol] [helm] [actionlint]   (none: all four)
 # `make tools` runs it when the release download is not possible (stackctl/tools.py).
 # Each is a separate Go module (infra/builds/<name>/go.mod): Jaeger and our collector pin
 # different collector releases. `go install jaeger@version` cannot work: Jaeger's go.mod
@@ -80,10 +82,26 @@ build_helm() {
   say "helm built in $((SECONDS - start)) s"
 }
 
-[ $# -gt 0 ] || set -- jaeger otelcol helm
+build_actionlint() {
+  local bin=".tools/actionlint-${ACTIONLINT_VERSION}/actionlint"
+  grep -qE "github.com/rhysd/actionlint v${ACTIONLINT_VERSION}( |$)" infra/builds/actionlint/go.mod \
+    || fail "infra/builds/actionlint/go.mod does not pin actionlint v${ACTIONLINT_VERSION} (.env ACTIONLINT_VERSION)"
+  if [ -x "$bin" ]; then say "actionlint ${ACTIONLINT_VERSION}: already built ($bin)"; return; fi
+  need_go actionlint
+  say "building actionlint ${ACTIONLINT_VERSION}"
+  local start=$SECONDS
+  # The version `actionlint -version` prints: built as a dependency of our module, its
+  # build info would name our module's version ("(devel)") instead.
+  CGO_ENABLED=0 go -C infra/builds/actionlint build -trimpath -ldflags="-s -w \
+    -X github.com/rhysd/actionlint.version=v${ACTIONLINT_VERSION}" \
+    -o "$PWD/$bin" github.com/rhysd/actionlint/cmd/actionlint
+  say "actionlint built in $((SECONDS - start)) s"
+}
+
+[ $# -gt 0 ] || set -- jaeger otelcol helm actionlint
 for tool in "$@"; do
   case "$tool" in
-    jaeger|otelcol|helm) "build_$tool" ;;
-    *) fail "unknown program '$tool' (jaeger, otelcol or helm)" ;;
+    jaeger|otelcol|helm|actionlint) "build_$tool" ;;
+    *) fail "unknown program '$tool' (jaeger, otelcol, helm or actionlint)" ;;
   esac
 done
