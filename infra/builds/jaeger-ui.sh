@@ -61,7 +61,7 @@ if curl --silent --show-error --fail --location --connect-timeout 10 --max-time 
 fi
 say "no release asset (offline?):$(sed 's/^curl: ([0-9]*)//' "$work/curl.err" | head -n1 | cut -c1-40)"
 
-# 3. Build from source: `npm ci` + vite (the times are printed; the README quotes them),
+# 3. Build from source: `npm ci` + vite (the times are printed),
 #    640 MB of node_modules in a temporary directory (removed afterwards), 8.7 MB kept.
 if [ -n "${JAEGER_UI_SRC:-}" ]; then
   if [ -d "$JAEGER_UI_SRC" ]; then

@@ -4,7 +4,7 @@
 # Debian 12 and the binaries `make tools` builds, each binary and config at the path the
 # official image uses; named as infra/builds/offline-images/images.env says
 # (haptitalk-offline/*), never tagged with an official name. `IMAGES=offline make up`
-# runs them. What differs from the official images: README.md, "Offline images".
+# runs them. What differs from the official images: docs/offline-images.md.
 #
 #   haptitalk-offline/debian      mmdebstrap --variant=minbase + busybox-static (wget)
 #   haptitalk-offline/python      + Debian's python3.11        (for services/Dockerfile)
