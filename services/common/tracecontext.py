@@ -54,3 +54,12 @@ class TraceIdHeaderMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_trace_id)
+
+
+def current_traceparent() -> str | None:
+    """The W3C traceparent of the current span: how a later message can link back to
+    this request's trace (services/feedback/cues.py)."""
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return None
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{'01' if ctx.trace_flags.sampled else '00'}"

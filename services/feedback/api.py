@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, Path
 
 from services.common.app import create_service_app, part, wire
 from services.common.downstream import Downstream, connect
+from services.feedback.cues import CueSender
 from services.feedback.models import (
     Assessment,
     AssessRequest,
@@ -29,6 +30,7 @@ from services.feedback.scorer import score, score_batch
 from services.scenarios.admin import install_admin
 from services.session.client import SessionClient
 from services.session.models import SESSION_ID_PATTERN
+from services.watch.client import CuePublisher, broker_url
 
 log = logging.getLogger("haptitalk.feedback")
 
@@ -43,8 +45,9 @@ DEFAULT_TIMEOUT_S = 1.5
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    async with connect(DEFAULT_TIMEOUT_S, "session") as reach:
-        wire(app, **reach)
+    async with (connect(DEFAULT_TIMEOUT_S, "session") as reach,
+                CuePublisher(broker_url()) as publisher):
+        wire(app, **reach, cues=CueSender(publisher))
         yield
 
 
@@ -54,13 +57,15 @@ def sessions(session: Annotated[Downstream, Depends(part("session"))]) -> Sessio
 
 
 Sessions = Annotated[SessionClient, Depends(sessions)]
+# The watch, reached through RabbitMQ (services/watch/client.py).
+Cues = Annotated[CueSender, Depends(part("cues"))]
 
 app = create_service_app("feedback", "Haptic feedback rules and session reports.", lifespan)
 install_admin(app, "feedback")
 
 
 @app.post("/evaluate", response_model=Evaluation)
-async def evaluate_segment(body: EvaluateRequest, sessions: Sessions) -> Evaluation:
+async def evaluate_segment(body: EvaluateRequest, sessions: Sessions, cues: Cues) -> Evaluation:
     """The haptic cue a stored segment earns. Takes ids: session owns the segment and
     serves it with the segments before it, in one read."""
     history = await with_retries(
@@ -73,6 +78,9 @@ async def evaluate_segment(body: EvaluateRequest, sessions: Sessions) -> Evaluat
         log.info("haptic feedback for session %s segment %d: %s (intensity %d): %s",
                  body.session_id, segment.seq, evaluation.feedback.pattern,
                  evaluation.feedback.intensity, evaluation.feedback.reason)
+    # To the watch: published, or kept in the outbox if the broker is away; never a
+    # reason to fail or slow this call beyond the publisher's bound.
+    await cues.evaluated(segment, evaluation.feedback)
     return evaluation
 
 
@@ -84,13 +92,14 @@ async def assess(body: AssessRequest) -> Assessment:
 
 
 @app.post("/report", response_model=Report)
-async def report(body: ReportRequest) -> Report:
+async def report(body: ReportRequest, cues: Cues) -> Report:
     assessments = body.assessments
     if assessments is None:
         segments = body.transcript.segments
         scores = await score_batch(segments) if segments else []
         assessments = [Assessment(seq=s.seq, fluency=f) for s, f in zip(segments, scores,
                                                                          strict=True)]
+    await cues.ended(body.transcript)
     return build_report(body.transcript, assessments)
 
 

@@ -85,6 +85,11 @@ def _catalogue() -> dict[str, Scenario]:
                  "a share of segment writes fail with HTTP 500",
                  "no injected failures",
                  {"rate": 0.2}),
+        Scenario("slow_consumer", "watch",
+                 "the watch takes one cue at a time from RabbitMQ (prefetch 1): under "
+                 "load cues wait in the queue",
+                 "the watch takes up to 32 cues at once and buzzes them side by side",
+                 {"handle_ms": 20}),
     ]
     return {s.name: s for s in scenarios}
 

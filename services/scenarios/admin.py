@@ -57,6 +57,9 @@ class ScenarioParams(BaseModel):
     # flaky_history, error_injection: a share of requests.
     failure_rate: float | None = Field(None, ge=0, le=1)
     rate: float | None = Field(None, ge=0, le=1)
+    # slow_consumer: each buzz's write to the watch. A second per cue, one at a time,
+    # already backs the queue up under any load; the durable queue holds the rest.
+    handle_ms: float | None = Field(None, ge=0, le=1_000)
 
     @model_validator(mode="before")
     @classmethod

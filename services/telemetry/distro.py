@@ -24,6 +24,8 @@ distro's, configured by OTEL_* variables. What 1. saves is measured in docs/benc
 
 from opentelemetry.distro import OpenTelemetryDistro
 
+from services.telemetry.links import LinkingTracerProvider, link_summaries
+
 # The request extension Downstream.call sets (services/common/downstream.py): the route
 # template, e.g. "/sessions/{session_id}/segments". Its only contract with this file.
 URL_TEMPLATE_EXTENSION = "url_template"
@@ -52,10 +54,16 @@ async def name_async_client_span(span, request) -> None:
 INSTRUMENT_KWARGS = {
     "fastapi": {"exclude_spans": ["send", "receive"]},
     "httpx": {"request_hook": name_client_span, "async_request_hook": name_async_client_span},
+    # Summaries start a new trace linked to the ones they sum up (links.py).
+    "aio-pika": {"tracer_provider": LinkingTracerProvider()},
 }
+# Per instrumentation entry point name: what runs just before it is instrumented.
+BEFORE_INSTRUMENT = {"aio-pika": link_summaries}
 
 
 class HaptiTalkDistro(OpenTelemetryDistro):
     def load_instrumentor(self, entry_point, **kwargs):
+        if entry_point.name in BEFORE_INSTRUMENT:
+            BEFORE_INSTRUMENT[entry_point.name]()
         kwargs.update(INSTRUMENT_KWARGS.get(entry_point.name, {}))
         super().load_instrumentor(entry_point, **kwargs)

@@ -2,7 +2,8 @@
 
 Inside services/, an allow-list (ALLOWED): each folder imports only these of ours
 - gateway: common, scenarios, and session's and feedback's client.py and models.py;
-- feedback: common, scenarios, and session's client.py and models.py;
+- feedback: common, scenarios, and session's and watch's client.py and models.py;
+- watch: common, scenarios, and session's models.py (it calls no service);
 - session: common and scenarios (it calls no other service);
 - scenarios (the planted bottlenecks): common;
 - common: nothing of ours; telemetry (the distro): nothing of ours, and no one imports it.
@@ -41,8 +42,11 @@ ALLOWED: dict[str, tuple[tuple[str, ...], str]] = {
     "services/gateway": ((*SHARED, "services.session.client", "services.session.models",
                           "services.feedback.client", "services.feedback.models"),
                          "gateway calls session and feedback through their client and models"),
-    "services/feedback": ((*SHARED, "services.session.client", "services.session.models"),
-                          "feedback calls session through its client and models"),
+    "services/feedback": ((*SHARED, "services.session.client", "services.session.models",
+                           "services.watch.client", "services.watch.models"),
+                          "feedback calls session and the watch through their client and models"),
+    "services/watch": ((*SHARED, "services.session.models"),
+                       "the watch calls no service; its cues are session's HapticCue"),
     "services/session": (SHARED, "session calls no service"),
     "services/scenarios": (("services.common",), "scenarios build on common only"),
     "services/common": ((), "common imports nothing of ours"),
@@ -184,11 +188,11 @@ def copy_of_tree(tmp_path: Path) -> Path:
     ("services/session/store.py", "import services.feedback.client",
      "session calls no service"),
     ("services/feedback/scorer.py", "from services.gateway import coaching",
-     "feedback calls session through its client and models"),
+     "feedback calls session and the watch through their client and models"),
     ("services/feedback/api.py", "from services.session.api import app",
-     "feedback calls session through its client and models"),
+     "feedback calls session and the watch through their client and models"),
     ("services/feedback/rules.py", "from ..session import store",
-     "feedback calls session through its client and models"),
+     "feedback calls session and the watch through their client and models"),
     ("services/gateway/coaching.py", "from services.session.store import SessionStore",
      "gateway calls session and feedback through their client and models"),
     ("services/gateway/api.py", "from services.feedback.scorer import score",

@@ -20,6 +20,7 @@ import yaml
 from fastapi.testclient import TestClient
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
@@ -30,10 +31,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from services.common.app import wire
 from services.common.downstream import Downstream
 from services.feedback.api import app as feedback_app
+from services.feedback.cues import CueSender
 from services.gateway.api import app as gateway_app
 from services.session.api import app as session_app
 from services.session.store import SessionStore
-from services.telemetry.distro import INSTRUMENT_KWARGS
+from services.telemetry.distro import BEFORE_INSTRUMENT, INSTRUMENT_KWARGS
+from services.watch.client import CuePublisher
 from stackctl.settings import ROOT
 
 # The semantic conventions the stack asks for (docker-compose.yml's x-otel-env), read
@@ -41,11 +44,21 @@ from stackctl.settings import ROOT
 os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = yaml.safe_load(
     (ROOT / "docker-compose.yml").read_text())["x-otel-env"]["OTEL_SEMCONV_STABILITY_OPT_IN"]
 
+# No broker for the services in these tests: feedback's lifespan starts its publisher,
+# whose cues then wait in the outbox, as when RabbitMQ is down (tests/unit/test_watch.py
+# runs a real RabbitMQ).
+NO_BROKER = "amqp://guest:guest@127.0.0.1:9/"
+os.environ.setdefault("BROKER_URL", NO_BROKER)
+
 EXPORTER = InMemorySpanExporter()
 _provider = TracerProvider()
 _provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
 trace.set_tracer_provider(_provider)
 SQLite3Instrumentor().instrument()
+# aio-pika as the distro instruments it: PRODUCER and CONSUMER spans, and summaries that
+# start a new trace linked to their segments' (services/telemetry/links.py).
+BEFORE_INSTRUMENT["aio-pika"]()
+AioPikaInstrumentor().instrument(**INSTRUMENT_KWARGS["aio-pika"])
 # httpx is instrumented per client (in _asgi below), never globally: pytest imports this
 # file even when it runs only the e2e tests, whose own httpx calls must stay untraced so
 # that the traceparent a test sends is the one the gateway sees.
@@ -103,7 +116,8 @@ def wired(session_api: TestClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     for name in ("session", "feedback"):
         monkeypatch.setenv(f"{name.upper()}_URL", f"http://{name}")
     with TestClient(feedback_app), TestClient(gateway_app) as gateway:
-        wire(feedback_app, session=_asgi(session_app, "session"))
+        wire(feedback_app, session=_asgi(session_app, "session"),
+             cues=CueSender(CuePublisher(NO_BROKER)))
         wire(gateway_app, session=_asgi(session_app, "session"),
              feedback=_asgi(feedback_app, "feedback"))
         yield gateway
