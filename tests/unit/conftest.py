@@ -28,21 +28,31 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from services.common.app import wire
-from services.common.downstream import Downstream
-from services.feedback.api import app as feedback_app
-from services.feedback.cues import CueSender
-from services.gateway.api import app as gateway_app
-from services.session.api import app as session_app
-from services.session.store import SessionStore
-from services.telemetry.distro import BEFORE_INSTRUMENT, INSTRUMENT_KWARGS
-from services.watch.client import CuePublisher
+from services.telemetry.distro import (
+    BEFORE_INSTRUMENT,
+    INSTRUMENT_KWARGS,
+    set_up_fastapi_telemetry,
+)
 from stackctl.settings import ROOT
 
-# The semantic conventions the stack asks for (docker-compose.yml's x-otel-env), read
-# before any instrumentor starts, so the attribute names below are the ones Jaeger shows.
-os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = yaml.safe_load(
-    (ROOT / "docker-compose.yml").read_text())["x-otel-env"]["OTEL_SEMCONV_STABILITY_OPT_IN"]
+# The stack's settings that decide what is recorded (docker-compose.yml's x-otel-env),
+# applied before any instrumentor starts and before the services' apps are made (FastAPI
+# reads its telemetry settings when an app is created): the attribute names and the
+# server spans below are the ones Jaeger shows.
+STACK_OTEL = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["x-otel-env"]
+for _name in ("OTEL_SEMCONV_STABILITY_OPT_IN", "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
+              "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS"):
+    os.environ[_name] = STACK_OTEL[_name]
+FASTAPIS_OWN_TELEMETRY = set_up_fastapi_telemetry()  # as the distro does at start-up
+
+from services.common.app import wire  # noqa: E402
+from services.common.downstream import Downstream  # noqa: E402
+from services.feedback.api import app as feedback_app  # noqa: E402
+from services.feedback.cues import CueSender  # noqa: E402
+from services.gateway.api import app as gateway_app  # noqa: E402
+from services.session.api import app as session_app  # noqa: E402
+from services.session.store import SessionStore  # noqa: E402
+from services.watch.client import CuePublisher  # noqa: E402
 
 # No broker for the services in these tests: feedback's lifespan starts its publisher,
 # whose cues then wait in the outbox, as when RabbitMQ is down (tests/unit/test_watch.py
@@ -62,9 +72,12 @@ AioPikaInstrumentor().instrument(**INSTRUMENT_KWARGS["aio-pika"])
 # httpx is instrumented per client (in _asgi below), never globally: pytest imports this
 # file even when it runs only the e2e tests, whose own httpx calls must stay untraced so
 # that the traceparent a test sends is the one the gateway sees.
-# The same arguments the stack's distro gives the FastAPI instrumentor (no send/receive spans).
-for _app in (gateway_app, session_app, feedback_app):
-    FastAPIInstrumentor.instrument_app(_app, **INSTRUMENT_KWARGS["fastapi"])
+# The server spans: FastAPI's own telemetry, as in the stack (the SDK provider above is
+# all it needs); or contrib's, with the arguments the distro gives it (no send/receive
+# spans), when compose brings it back.
+if not FASTAPIS_OWN_TELEMETRY:
+    for _app in (gateway_app, session_app, feedback_app):
+        FastAPIInstrumentor.instrument_app(_app, **INSTRUMENT_KWARGS["fastapi"])
 
 
 @pytest.fixture
