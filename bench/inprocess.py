@@ -5,9 +5,15 @@ stack) and the bytes are dropped instead of sent. CPU time per call is this proc
 `time.process_time()` (all threads: the batch processor's export thread included),
 measured after a warm-up and after flushing the warm-up's spans.
 
-    python -m bench.inprocess --sweep          # every lever, alternating rounds: a table
+    python -m bench.inprocess                  # every lever, alternating rounds: a table
     python -m bench.inprocess --one            # this process as it is (plain)
     opentelemetry-instrument python -m bench.inprocess --one   # instrumented
+
+A code change, before and after, in the same alternating rounds: a copy of the older tree
+(`git archive <commit> | tar -x -C /tmp/before`), then
+    python -m bench.inprocess --against /tmp/before --lever "project distro (stack default)"
+runs each chosen lever in this tree and in /tmp/before ("... @ before"), both with this
+tree's environment.
 
 --one prints one JSON line: CPU ms per call, spans exported per call (by name).
 The levers (LEVERS below) are environment changes on top of the stack's own OTEL_*
@@ -37,20 +43,33 @@ BIN = Path(sys.executable).parent
 # name -> (instrumented, environment on top of the stack's). Order = run order per round.
 LEVERS: dict[str, tuple[bool, dict[str, str]]] = {
     "plain": (False, {}),
-    "stock distro (send/receive spans)": (True, {"OTEL_PYTHON_DISTRO": "distro"}),
     "project distro (stack default)": (True, {}),
-    "FastAPI's own telemetry": (True, {"OTEL_PYTHON_DISTRO": "distro",
-                                       "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "fastapi"}),
+    # The stack's server spans come from FastAPI's own telemetry (the distro: no operation
+    # spans, no FastAPI log records); these two are contrib's FastAPI instrumentation.
+    "contrib's FastAPI instrumentation": (True, {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ""}),
+    "contrib's, send/receive spans (stock distro)": (True, {
+        "OTEL_PYTHON_DISTRO": "distro", "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ""}),
+    "FastAPI's own telemetry, op. spans on": (True, {
+        "OTEL_PYTHON_DISTRO": "distro", "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "fastapi"}),
+    "with database/dup (old DB names too)": (True, {
+        "OTEL_SEMCONV_STABILITY_OPT_IN": "http,database/dup"}),
+    # The best case of a GC lever: frozen after start-up and warm-up, gen-0 at 10 000
+    # (default 700); this loop does it (BENCH_GC), no service or distro code.
+    "gc.freeze() + gen-0 threshold 10000": (True, {"BENCH_GC": "freeze,10000"}),
     "no OTLP logs, no logging instr.": (True, {
         "OTEL_LOGS_EXPORTER": "none",
         "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "false"}),
     "no metrics export": (True, {"OTEL_METRICS_EXPORTER": "none"}),
     "no exemplars": (True, {"OTEL_METRICS_EXEMPLAR_FILTER": "always_off"}),
-    "no sqlite3 spans": (True, {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "sqlite3"}),
+    "no sqlite3 spans": (True, {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "fastapi,sqlite3"}),
     "protobuf pure-Python": (True, {"PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"}),
     "batch 2048, delay 1 s": (True, {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2048",
                                      "OTEL_BSP_SCHEDULE_DELAY": "1000"}),
     "sampler off (floor)": (True, {"OTEL_TRACES_SAMPLER": "always_off"}),
+    # The settings before issue 20's levers; with --against an older checkout, its stack.
+    "old settings (contrib's FastAPI, database/dup)": (True, {
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "",
+        "OTEL_SEMCONV_STABILITY_OPT_IN": "http,database/dup"}),
 }
 
 exported: dict = {"spans": 0, "names": {}}
@@ -78,6 +97,20 @@ def drop_exports() -> None:
         return original(self, spans)
 
     OTLPSpanExporter.export = counting
+
+
+def tune_gc(setting: str) -> None:
+    """BENCH_GC="freeze,<gen-0 threshold>": move every object alive now out of the
+    collector's reach and collect the young generation less often."""
+    if not setting:
+        return
+    import gc
+
+    freeze, threshold = setting.split(",")
+    gc.collect()
+    if freeze == "freeze":
+        gc.freeze()
+    gc.set_threshold(int(threshold), *gc.get_threshold()[1:])
 
 
 def flush() -> None:
@@ -115,6 +148,7 @@ async def run(calls: int, warmup: int, kind: str) -> dict:
 
             for _ in range(warmup):
                 await one()
+            tune_gc(os.environ.get("BENCH_GC", ""))
             flush()
             spans_before = exported["spans"]
             exported["names"].clear()
@@ -147,27 +181,34 @@ def stack_env(service: str = "session") -> dict[str, str]:
             if k.startswith("OTEL_")}
 
 
-def one_run(instrumented: bool, env: dict[str, str], calls: int, kind: str) -> dict:
+def one_run(instrumented: bool, env: dict[str, str], calls: int, kind: str,
+            tree: Path = ROOT) -> dict:
     command = [str(BIN / "python"), "-m", "bench.inprocess", "--one", "--calls", str(calls),
                "--kind", kind]
     if instrumented:
         command = [str(BIN / "opentelemetry-instrument"), *command]
-    done = subprocess.run(command, cwd=ROOT, env={**os.environ, **env}, text=True,
+    # `python -m` puts the working directory first on sys.path: the tree's own code runs.
+    done = subprocess.run(command, cwd=tree, env={**os.environ, **env}, text=True,
                           capture_output=True, timeout=300)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def sweep(rounds: int, calls: int, kind: str, only: list[str]) -> dict:
+def sweep(rounds: int, calls: int, kind: str, only: list[str],
+          against: Path | None = None) -> dict:
     base = stack_env()
-    chosen = {k: v for k, v in LEVERS.items() if not only or k in only or k == "plain"}
+    chosen = {k: (*v, ROOT) for k, v in LEVERS.items()
+              if not only or k in only or k == "plain"}
+    if against is not None:
+        for name, (instrumented, env, _) in list(chosen.items()):
+            chosen[f"{name} @ {against.name}"] = (instrumented, env, against)
     runs: dict[str, list[dict]] = {name: [] for name in chosen}
     for round_no in range(1, rounds + 1):
-        for name, (instrumented, env) in chosen.items():
-            result = one_run(instrumented, {**base, **env}, calls, kind)
+        for name, (instrumented, env, tree) in chosen.items():
+            result = one_run(instrumented, {**base, **env}, calls, kind, tree)
             runs[name].append(result)
-            print(f"round {round_no}/{rounds} {name:36} {result['cpu_ms_per_call']:7.3f} ms "
+            print(f"round {round_no}/{rounds} {name:46} {result['cpu_ms_per_call']:7.3f} ms "
                   f"{result['spans_per_call']:5.1f} spans", file=sys.stderr, flush=True)
     plain = median(r["cpu_ms_per_call"] for r in runs["plain"])
     table = {}
@@ -183,7 +224,7 @@ def sweep(rounds: int, calls: int, kind: str, only: list[str]) -> dict:
 def print_table(table: dict, kind: str) -> None:
     print(f"session {kind}: CPU ms per call (min / median / max), spans per call")
     for name, row in table.items():
-        print(f"  {name:36} {row['cpu_ms_min']:6.2f} {row['cpu_ms_median']:6.2f} "
+        print(f"  {name:46} {row['cpu_ms_min']:6.2f} {row['cpu_ms_median']:6.2f} "
               f"{row['cpu_ms_max']:6.2f}  x{row['vs_plain']:<5} {row['spans_per_call']:5.1f}")
 
 
@@ -197,9 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lever", action="append", default=[], help="only these (repeat)")
     parser.add_argument("--out", type=Path, help="write the sweep's table as JSON here")
     parser.add_argument("--one", action="store_true", help="measure this process only")
+    parser.add_argument("--against", type=Path,
+                        help="another checkout: each lever also runs there (before/after)")
     args = parser.parse_args(argv)
     if not args.one:
-        table = sweep(args.rounds, args.calls, args.kind, args.lever)
+        table = sweep(args.rounds, args.calls, args.kind, args.lever, args.against)
         print_table(table, args.kind)
         if args.out:
             args.out.write_text(json.dumps(table, indent=2))

@@ -4,6 +4,7 @@ long it took is the last line of its report, and docs/benchmarks.md quotes it).
     make up && make bench                 # reports/bench-<time>/: results.json, report.md, PNGs
     make bench PROFILE=1                  # + py-spy flame graphs per service, top-costs table
     make bench VARIANTS=levers            # every lever, not only the core ones (longer)
+    BENCH_AGAINST=/tmp/before make bench  # + plain and stack on an older checkout's code
     python -m bench.run --phases overhead --rounds 3 --variants core
 
 Phases (PHASES below; --phases picks some):
@@ -84,16 +85,25 @@ STACK = "instrumented (the stack)"
 VARIANTS = [
     Variant(PLAIN, "plain uvicorn, no opentelemetry-instrument", instrumented=False,
             env={"OTEL_SDK_DISABLED": "true"}),
-    Variant(STACK, "docker-compose.yml as it is: project distro, sniffio installed"),
+    Variant(STACK, "docker-compose.yml as it is: project distro, FastAPI's own telemetry "
+            "for the server spans, stable DB conventions only, sniffio installed"),
     Variant("without sniffio", "httpcore fails `import sniffio` on every pool operation "
             "(as before sniffio was pinned)",
             env={"PYTHONPATH": str(ROOT / "bench/without_sniffio")}),
-    Variant("with send/receive spans", "stock distro: the ASGI `http send`/`http receive` "
-            "spans back", env={"OTEL_PYTHON_DISTRO": "distro"}),
-    Variant("FastAPI's own telemetry", "fastapi.telemetry makes the server spans, contrib's "
-            "FastAPI instrumentation off", env={
+    Variant("contrib's FastAPI instrumentation", "the server spans from contrib's "
+            "FastAPI/ASGI middleware (with the project distro: no send/receive spans), as "
+            "before FastAPI's own telemetry", env={"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ""}),
+    Variant("with send/receive spans", "contrib's FastAPI instrumentation, stock distro: the "
+            "ASGI `http send`/`http receive` spans back", env={
+                "OTEL_PYTHON_DISTRO": "distro", "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ""}),
+    Variant("FastAPI's own telemetry, operation spans on", "as FastAPI ships it (stock "
+            "distro): 3 more spans per request (fastapi.dependencies, .endpoint, "
+            ".serialization)", env={
                 "OTEL_PYTHON_DISTRO": "distro",
                 "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "fastapi"}),
+    Variant("with database/dup", "DB spans carry the old names too (db.system, "
+            "db.statement) and the DB metrics are recorded, as before the stable-only setting",
+            env={"OTEL_SEMCONV_STABILITY_OPT_IN": "http,database/dup"}),
     Variant("no OTLP logs", "log records not exported (trace ids still in the log lines)",
             env={"OTEL_LOGS_EXPORTER": "none"}),
     Variant("no metrics export", "the SDKs' HTTP metrics off (span metrics still made by "
@@ -104,18 +114,29 @@ VARIANTS = [
             env={"OTEL_TRACES_SAMPLER": "always_off"}, keeps_value=False),
 ]
 VARIANT_SETS = {
-    "core": [PLAIN, STACK, "without sniffio", "with send/receive spans"],
+    "core": [PLAIN, STACK, "without sniffio", "contrib's FastAPI instrumentation"],
     "levers": [v.name for v in VARIANTS],
 }
 
 
-def variants(chosen: str) -> list[Variant]:
+def variants(chosen: str, against: Path | None = None) -> list[Variant]:
     names = VARIANT_SETS.get(chosen) or chosen.split(",")
     known = {v.name: v for v in VARIANTS}
     unknown = [n for n in names if n not in known]
     if unknown:
         sys.exit(f"unknown variant(s) {unknown}; known: {list(known)} or {list(VARIANT_SETS)}")
-    return [known[n] for n in names]
+    found = [known[n] for n in names]
+    if against is not None:
+        found += [code_of(known[n], against) for n in (PLAIN, STACK) if n in names]
+    return found
+
+
+def code_of(variant: Variant, tree: Path) -> Variant:
+    """The variant running another checkout's services (a code change, before and after):
+    PYTHONPATH comes before the editable install, so `services` is imported from `tree`."""
+    return Variant(f"{variant.name} @ {tree.name}", f"{variant.lever}; the code of {tree}",
+                   variant.instrumented, {**variant.env, "PYTHONPATH": str(tree)},
+                   variant.keeps_value)
 
 
 # --- the services under test --------------------------------------------------------------
@@ -245,7 +266,7 @@ def startup(out: Path, args: argparse.Namespace) -> dict:
 
 
 def overhead(out: Path, args: argparse.Namespace) -> dict:
-    chosen = variants(args.variants)
+    chosen = variants(args.variants, args.against)
     results: dict[str, list[dict]] = {}
     backend = list(stack_pids(BACKEND).values())
     for round_no in range(1, args.rounds + 1):
@@ -434,6 +455,9 @@ def main(argv: list[str] | None = None) -> int:
         "PROFILE")), help="add the profile phase (make bench PROFILE=1)")
     parser.add_argument("--variants", default=os.environ.get("VARIANTS", "core"),
                         help=f"{list(VARIANT_SETS)} or names, comma-separated")
+    parser.add_argument("--against", type=Path, default=os.environ.get("BENCH_AGAINST") or None,
+                        help="another checkout (git archive <commit> | tar -x -C DIR): the "
+                             "uninstrumented and stack variants also run its code")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=15, help="per overhead run")
     parser.add_argument("--users", type=int, default=8)

@@ -1,0 +1,36 @@
+"""make bench's variants of a code change: a variant run `@ before` (BENCH_AGAINST,
+--against) really runs the other checkout's code."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.run import PLAIN, STACK, VARIANTS, code_of, variants
+from stackctl.settings import ROOT
+
+
+def test_a_variant_at_another_checkout_imports_that_checkouts_services(tmp_path: Path) -> None:
+    """The services run from ROOT as scripts (uvicorn, opentelemetry-instrument), with this
+    package installed in editable mode: the variant's PYTHONPATH must win over both."""
+    before = tmp_path / "before"
+    (before / "services").mkdir(parents=True)
+    (before / "services" / "__init__.py").write_text("")
+    (before / "services" / "marker.py").write_text("WHERE = 'before'\n")
+    script = tmp_path / "bin" / "service.py"  # sys.path[0] is a script's folder, as uvicorn's
+    script.parent.mkdir()
+    script.write_text("import services.marker as m; print(m.WHERE)\n")
+    variant = code_of(next(v for v in VARIANTS if v.name == STACK), before)
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, text=True,
+                          capture_output=True, env={**os.environ, **variant.env})
+    assert done.stdout.strip() == "before", done.stderr[-500:]
+    assert variant.name == f"{STACK} @ before"
+
+
+def test_against_adds_plain_and_the_stack_on_the_other_code(tmp_path: Path) -> None:
+    names = [v.name for v in variants("core", tmp_path / "before")]
+    assert names[-2:] == [f"{PLAIN} @ before", f"{STACK} @ before"]
+    assert [v.name for v in variants("core")] == names[:-2]
+
