@@ -25,17 +25,17 @@ STACK   ?= $(shell docker info >/dev/null 2>&1 && echo compose || echo local)
 ifeq ($(SESSION_DB),postgres)
 export COMPOSE_PROFILES := postgres
 endif
-# The programs local mode runs (Jaeger, the collector): release binaries, else built from
-# Go modules (stackctl/tools.py; TOOLS=build|release in .env or on the command line).
-# Quiet when they are in place, so every target that needs them runs it.
-RUN_TOOLS := $(PY) -m stackctl.tools install --quiet jaeger otelcol
+# The programs local mode runs (Jaeger, the collector, VictoriaLogs): release binaries, else
+# built from Go modules (stackctl/tools.py; TOOLS=build|release in .env or on the command
+# line). Quiet when they are in place, so every target that needs them runs it.
+RUN_TOOLS := $(PY) -m stackctl.tools install --quiet jaeger otelcol victorialogs
 # Helm: only `make deploy-check` and the chart tests need it.
 HELM_BIN  := .tools/helm-$(HELM_VERSION)/helm
 # actionlint: make test checks the GitHub workflow with it (tests/infra/test_workflow.py).
 ACTIONLINT_BIN := .tools/actionlint-$(ACTIONLINT_VERSION)/actionlint
 
 .PHONY: help install tools images-offline up down status ps logs test test-unit test-e2e lint clean \
-        monitoring-up monitoring-down deploy-check test-scale test-postgres test-ui screenshots load load-ui trace slowest scenario bench-scenario test-soak doctor bench
+        monitoring-up monitoring-down deploy-check test-scale test-postgres test-ui screenshots load load-ui trace trace-logs slowest scenario bench-scenario test-soak doctor bench
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,8 +72,8 @@ images-offline: $(INSTALLED) ## Build local stand-ins for the official images (n
 	@$(RUN_TOOLS)
 	infra/builds/offline-images.sh
 
-tools: $(INSTALLED) ## Install Jaeger and the collector (release binaries, else built from Go modules) and Helm, once, into .tools/
-	$(PY) -m stackctl.tools install jaeger otelcol
+tools: $(INSTALLED) ## Install Jaeger, the collector and VictoriaLogs (release binaries, else built from Go modules) and Helm, once, into .tools/
+	$(PY) -m stackctl.tools install jaeger otelcol victorialogs
 	@$(MAKE) --no-print-directory $(HELM_BIN)
 
 up: $(INSTALLED) ## Start the whole suite (Jaeger, collector, gateway, session, feedback) and wait until healthy
@@ -135,6 +135,10 @@ load-ui: $(INSTALLED) ## Locust's web UI on http://localhost:$LOCUST_WEB_PORT (t
 trace: $(INSTALLED) ## Print one trace as a waterfall in the terminal: make trace ID=<trace id>
 	@test -n "$(ID)" || { echo "usage: make trace ID=<trace id>  (see X-Trace-Id, or make slowest)"; exit 2; }
 	@$(PY) -m stackctl.waterfall show $(ID)
+
+trace-logs: $(INSTALLED) ## Print one trace's log lines from VictoriaLogs at 80 columns: make trace-logs ID=<trace id>
+	@test -n "$(ID)" || { echo "usage: make trace-logs ID=<trace id>  (see X-Trace-Id, or make slowest)"; exit 2; }
+	@$(PY) -m stackctl.logs show $(ID)
 
 slowest: $(INSTALLED) ## The slowest recent traces: make slowest N=10 SERVICE=gateway
 	@$(PY) -m stackctl.waterfall slowest -n $(or $(N),10) --service $(or $(SERVICE),gateway)

@@ -1,13 +1,14 @@
 """The programs local mode runs, installed once into .tools/ (gitignored):
 
-    python -m stackctl.tools install [jaeger] [otelcol] [helm]     (`make tools`)
-    python -m stackctl.tools path otelcol                          (where it lives)
+    python -m stackctl.tools install [jaeger] [otelcol] [victorialogs] [helm]  (`make tools`)
+    python -m stackctl.tools path otelcol                                      (where it lives)
 
-Jaeger and the OpenTelemetry Collector come from the first of:
+Jaeger, the OpenTelemetry Collector and VictoriaLogs come from the first of:
   1. their **release tarballs** (online; no Go needed): the Jaeger release for this OS and
-     architecture (its web UI embedded) and `otelcol-contrib`, the binary the compose
-     image runs. Each tarball is checked against the checksum file published with the
-     release before anything is unpacked; a mismatch or a missing entry is refused.
+     architecture (its web UI embedded), `otelcol-contrib`, the binary the compose
+     image runs, and VictoriaLogs' `victoria-logs-prod` (its web UI embedded). Each
+     tarball is checked against the checksum file published with the release before
+     anything is unpacked; a mismatch or a missing entry is refused.
   2. a **build from Go modules** (infra/builds/build.sh; needs Go): when the release
      server cannot be reached, or with TOOLS=build. A Jaeger built this way has no UI of
      its own, so infra/builds/jaeger-ui.sh puts the matching jaeger-ui release beside it.
@@ -106,7 +107,23 @@ def otelcol_release(env: dict[str, str], system: str, arch: str) -> Release:
         member="otelcol-contrib")
 
 
-RELEASES = {"jaeger": jaeger_release, "otelcol": otelcol_release}
+def victorialogs_release(env: dict[str, str], system: str, arch: str) -> Release:
+    # Names from its Makefile (release-victoria-logs-goos-goarch): one tarball and one
+    # checksum file per platform; tar's --transform drops the platform from the member.
+    version = env["VICTORIALOGS_VERSION"]
+    name = f"victoria-logs-{system}-{arch}-v{version}"
+    return Release(
+        tool="victorialogs", version=version,
+        url=f"{env['TOOLS_RELEASES_URL']}/VictoriaMetrics/VictoriaLogs/releases/download/"
+            f"v{version}",
+        tarball=f"{name}.tar.gz", checksums=f"{name}_checksums.txt",
+        member="victoria-logs-prod")
+
+
+RELEASES = {"jaeger": jaeger_release, "otelcol": otelcol_release,
+            "victorialogs": victorialogs_release}
+# What `make tools` installs when no program is named: the ones local mode runs.
+LOCAL_PROGRAMS = ["jaeger", "otelcol", "victorialogs"]
 
 
 def binary(tool: str, env: dict[str, str] | None = None) -> Path:
@@ -114,7 +131,8 @@ def binary(tool: str, env: dict[str, str] | None = None) -> Path:
     test and script takes the path from."""
     env = env or settings()
     version = {"jaeger": "JAEGER_VERSION", "otelcol": "OTELCOL_VERSION",
-               "helm": "HELM_VERSION", "actionlint": "ACTIONLINT_VERSION"}[tool]
+               "helm": "HELM_VERSION", "actionlint": "ACTIONLINT_VERSION",
+               "victorialogs": "VICTORIALOGS_VERSION"}[tool]
     return TOOLS_DIR / f"{tool}-{env[version]}" / tool
 
 
@@ -246,7 +264,7 @@ def run_builds(jobs: list[Job], env: dict[str, str], heartbeat_s: float = 30) ->
             code = job.process.returncode if job.process else 1
             if code == 0:
                 say(f"{job.name}: done in {took:.0f} s")
-                if job.name in ("jaeger", "otelcol", "helm"):
+                if job.name in ("jaeger", "otelcol", "helm", "victorialogs"):
                     origin_file(job.name, env).write_text("build\n")
                 continue
             tail = job.log.read_text(errors="replace").splitlines()[-15:]
@@ -316,13 +334,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stackctl.tools", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    inst = sub.add_parser("install", help="install the programs (default: jaeger otelcol)")
+    inst = sub.add_parser("install", help="install the programs (default: "
+                                          f"{' '.join(LOCAL_PROGRAMS)})")
     inst.add_argument("--quiet", action="store_true",
                       help="print nothing for a program already in place")
-    inst.add_argument("tools", nargs="*", choices=["jaeger", "otelcol", "helm"],
-                      default=["jaeger", "otelcol"])
+    inst.add_argument("tools", nargs="*", choices=[*LOCAL_PROGRAMS, "helm"],
+                      default=LOCAL_PROGRAMS)
     where = sub.add_parser("path", help="print where a program is installed")
-    where.add_argument("tool", choices=["jaeger", "otelcol", "helm"])
+    where.add_argument("tool", choices=[*LOCAL_PROGRAMS, "helm"])
     args = parser.parse_args(argv)
     env = {**os.environ, **settings()}
     if args.command == "path":

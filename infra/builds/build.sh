@@ -6,7 +6,11 @@
 #   helm     .tools/helm-<HELM_VERSION>/helm          from helm.sh/helm/v4 (make deploy-check)
 #   actionlint .tools/actionlint-<ACTIONLINT_VERSION>/actionlint  from github.com/rhysd/actionlint
 #            (make test: the GitHub workflow checked, tests/infra/test_workflow.py)
-# Usage: infra/builds/build.sh [jaeger] [otelcol] [helm] [actionlint]   (none: all four)
+#   victorialogs .tools/victorialogs-<VICTORIALOGS_VERSION>/victorialogs  from
+#            github.com/VictoriaMetrics/VictoriaLogs (the log store; its web UI is embedded
+#            in the module, app/vlselect/vmui, so the build serves it as the release does)
+# Usage: infra/builds/build.sh [jaeger] [otelcol] [helm] [actionlint] [victorialogs]
+#        (none: all five)
 # `make tools` runs it when the release download is not possible (stackctl/tools.py).
 # Each is a separate Go module (infra/builds/<name>/go.mod): Jaeger and our collector pin
 # different collector releases. `go install jaeger@version` cannot work: Jaeger's go.mod
@@ -98,10 +102,27 @@ build_actionlint() {
   say "actionlint built in $((SECONDS - start)) s"
 }
 
-[ $# -gt 0 ] || set -- jaeger otelcol helm actionlint
+build_victorialogs() {
+  local bin=".tools/victorialogs-${VICTORIALOGS_VERSION}/victorialogs"
+  grep -qE "github.com/VictoriaMetrics/VictoriaLogs v${VICTORIALOGS_VERSION}( |$)" infra/builds/victorialogs/go.mod \
+    || fail "infra/builds/victorialogs/go.mod does not pin VictoriaLogs v${VICTORIALOGS_VERSION} (.env VICTORIALOGS_VERSION)"
+  if [ -x "$bin" ]; then say "victorialogs ${VICTORIALOGS_VERSION}: already built ($bin)"; return; fi
+  need_go victorialogs
+  say "building victorialogs ${VICTORIALOGS_VERSION}; first time takes ~2 min"
+  local start=$SECONDS
+  # Static (no cgo: zstd in pure Go instead of the C library; the arm64 and darwin
+  # releases are built so too), with the version its /metrics and -version print, as
+  # its release build stamps it.
+  CGO_ENABLED=0 go -C infra/builds/victorialogs build -trimpath -ldflags="-s -w \
+    -X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-logs-v${VICTORIALOGS_VERSION}" \
+    -o "$PWD/$bin" github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs
+  say "victorialogs built in $((SECONDS - start)) s"
+}
+
+[ $# -gt 0 ] || set -- jaeger otelcol helm actionlint victorialogs
 for tool in "$@"; do
   case "$tool" in
-    jaeger|otelcol|helm|actionlint) "build_$tool" ;;
-    *) fail "unknown program '$tool' (jaeger, otelcol, helm or actionlint)" ;;
+    jaeger|otelcol|helm|actionlint|victorialogs) "build_$tool" ;;
+    *) fail "unknown program '$tool' (jaeger, otelcol, helm, actionlint or victorialogs)" ;;
   esac
 done

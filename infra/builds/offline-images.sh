@@ -13,6 +13,8 @@
 #                                 infra/postgres/entrypoint.sh (SESSION_DB=postgres)
 #   haptitalk-offline/jaeger      + .tools/jaeger-*  + .tools/jaeger-ui-* (when built)
 #   haptitalk-offline/otelcol     .tools/otelcol-*, FROM scratch like the official one
+#   haptitalk-offline/victoria-logs  .tools/victorialogs-*, FROM scratch + CA bundle like the
+#                                 official (distroless/static) one
 #
 # Needs: a Docker engine, root (mmdebstrap), `make tools`. The Debian base is built once
 # (~40 s); the rest is docker's build cache after the first run.
@@ -26,8 +28,9 @@ fail() { printf '[images] ERROR: %s\n' "$*" >&2; exit 1; }
 docker info >/dev/null 2>&1 || fail "no Docker engine answers (DOCKER_HOST=${DOCKER_HOST:-default})"
 jaeger_bin=".tools/jaeger-${JAEGER_VERSION}/jaeger"
 otelcol_bin=".tools/otelcol-${OTELCOL_VERSION}/otelcol"
+victorialogs_bin=".tools/victorialogs-${VICTORIALOGS_VERSION}/victorialogs"
 ui_dir=".tools/jaeger-ui-${JAEGER_UI_VERSION:-none}"
-for bin in "$jaeger_bin" "$otelcol_bin"; do
+for bin in "$jaeger_bin" "$otelcol_bin" "$victorialogs_bin"; do
   [ -x "$bin" ] || fail "$bin is missing: run \`make tools\` first"
 done
 # The stand-in serves the UI from files (JAEGER_IMAGE_UI_ASSETS in images.env), as a
@@ -96,5 +99,9 @@ mkdir -p "$work/ctx"
 cp "$otelcol_bin" "$work/ctx/otelcol-contrib"
 cp infra/collector/config.yaml "$work/ctx/config.yaml"
 build "$COLLECTOR_IMAGE" otelcol.Dockerfile
+
+mkdir -p "$work/ctx"
+cp "$victorialogs_bin" "$work/ctx/victoria-logs-prod"
+build "$VICTORIALOGS_IMAGE" victorialogs.Dockerfile
 
 say "all offline images ready in $((SECONDS - started)) s; run them: IMAGES=offline make up"
