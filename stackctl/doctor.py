@@ -1,10 +1,12 @@
 """`make doctor`: check every hop a span travels, and say in plain words what is wrong.
 
     service --OTLP--> collector --OTLP--> Jaeger --query API--> you
+                          |--OTLP/HTTP (log records)--> VictoriaLogs --LogsQL--> you
                           \\--Prometheus exporter--> Prometheus --> Jaeger's Monitor tab
 
 Each check prints ✓ or ✗ with what to do; the exit code is non-zero when anything is
-broken. The last check sends a real request and waits for its whole trace in Jaeger.
+broken. The end-to-end check sends a real request and waits for its whole trace in
+Jaeger, then for its log lines in VictoriaLogs (found by the trace id).
 Every URL comes from .env (or the environment), like everything else.
 """
 
@@ -23,6 +25,7 @@ from rich.console import Console
 from stackctl import compose
 from stackctl.collector_metrics import TO_JAEGER, metric_sum
 from stackctl.jaeger import Jaeger
+from stackctl.logs import LogStoreDown, VictoriaLogs
 from stackctl.ports import holder
 from stackctl.sample import NEW_SESSION, SEGMENT
 from stackctl.settings import Endpoints, endpoints
@@ -36,6 +39,9 @@ ZPAGES = ("servicez", "pipelinez")
 # max_interval in infra/collector/config.yaml; tests/infra/test_configs.py checks), so a
 # Jaeger that has just come back is seen draining the queue, not as unreachable.
 DRAIN_S = 12.0
+# A log record reaches VictoriaLogs about a second after it is written (the SDK's batch,
+# the collector's batch, VictoriaLogs' flush); a stack that was just started needs more.
+LOGS_DEADLINE_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,7 @@ class Doctor:
     def __init__(self, urls: Endpoints) -> None:
         self.http = httpx.Client(timeout=TIMEOUT)
         self.url = {name: urls.service(name) for name in Endpoints.__dataclass_fields__}
+        self.probe_trace_id = ""  # set by probe_trace, looked for in VictoriaLogs
 
     def get(self, url: str) -> httpx.Response | None:
         try:
@@ -194,6 +201,7 @@ class Doctor:
             return [Result(False, f"the probe request got {response.status_code}: "
                                   f"{response.text[:200]}", "see the error's `dependency`")]
         trace_id = response.headers.get("x-trace-id", "")
+        self.probe_trace_id = trace_id
         started = time.monotonic()
         try:
             trace = Jaeger(self.url["jaeger"]).wait_for_trace(
@@ -204,6 +212,35 @@ class Doctor:
                            "collector checks above")]
         return [Result(True, f"probe trace {trace_id} complete in Jaeger after "
                              f"{time.monotonic() - started:.1f} s ({len(trace.spans)} spans)")]
+
+    def logs_stored(self, deadline_s: float = LOGS_DEADLINE_S) -> list[Result]:
+        """The logs hop: collector --OTLP/HTTP--> VictoriaLogs. The probe request's own log
+        lines must be found there by its trace id, as the Jaeger UI's link finds them."""
+        url = self.url["victorialogs"]
+        store = VictoriaLogs(url, TIMEOUT)
+        if not store.healthy():
+            return [Result(False, f"VictoriaLogs does not answer at {url}/health",
+                           "log records wait in the collector's queue on disk until it is "
+                           "back. Start it: `make up`; log: var/log/victorialogs.log "
+                           "(compose: docker logs haptitalk-victorialogs)")]
+        results = [Result(True, f"VictoriaLogs is healthy ({url})")]
+        if not self.probe_trace_id:
+            return [*results, Result(False, "no probe request to look for in VictoriaLogs",
+                                     "fix the end to end check above first")]
+        started = time.monotonic()
+        try:
+            lines = store.wait_for_trace_lines(self.probe_trace_id, what="the probe's log lines",
+                                               deadline_s=deadline_s)
+        except (WaitTimeout, LogStoreDown) as exc:
+            return [*results, Result(
+                False, f"the probe's log lines are not in VictoriaLogs: {exc}",
+                "the collector's logs pipeline must reach it: otlp_http/victorialogs and "
+                "VICTORIALOGS_ENDPOINT in infra/collector/config.yaml; the collector's log "
+                "names the export error")]
+        services = ", ".join(sorted({line.service for line in lines}))
+        return [*results, Result(True, f"probe trace {self.probe_trace_id}: {len(lines)} log "
+                                       f"line(s) in VictoriaLogs after "
+                                       f"{time.monotonic() - started:.1f} s ({services})")]
 
     def monitor_tab(self) -> list[Result]:
         ready = self.get(f"{self.url['prometheus']}/-/ready")
@@ -241,6 +278,7 @@ def main() -> int:
         ("collector counters", doctor.collector_counters),
         ("jaeger", doctor.jaeger_knows_services),
         ("end to end", doctor.probe_trace),
+        ("logs", doctor.logs_stored),
         ("monitor tab", doctor.monitor_tab),
     ]
     broken = 0

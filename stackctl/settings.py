@@ -46,8 +46,8 @@ def setting(name: str) -> str:
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Every URL of the stack. GATEWAY_URL, SESSION_URL, FEEDBACK_URL and JAEGER_URL
-    override the first four (a stack elsewhere); STACK_HOST the host of all of them."""
+    """Every URL of the stack. GATEWAY_URL, SESSION_URL, FEEDBACK_URL, JAEGER_URL and
+    VICTORIALOGS_URL override theirs (a stack elsewhere); STACK_HOST the host of all."""
 
     gateway: str
     session: str
@@ -61,6 +61,7 @@ class Endpoints:
     exporter_metrics: str  # what Prometheus scrapes: span metrics, services' metrics
     zpages: str
     prometheus: str
+    victorialogs: str  # the log store: its query API and web UI
 
     def service(self, name: str) -> str:
         return getattr(self, name)
@@ -87,4 +88,5 @@ def endpoints() -> Endpoints:
         exporter_metrics=url("COLLECTOR_PROMETHEUS_PORT", "/metrics"),
         zpages=url("ZPAGES_PORT"),
         prometheus=url("PROMETHEUS_PORT"),
+        victorialogs=url("VICTORIALOGS_PORT", override="VICTORIALOGS_URL"),
     )
