@@ -11,6 +11,8 @@
 #   haptitalk-offline/prometheus  + Debian's prometheus        (exactly PROMETHEUS_VERSION)
 #   haptitalk-offline/postgres    + Debian's postgresql-<major> (POSTGRES_VERSION), with
 #                                 infra/postgres/entrypoint.sh (SESSION_DB=postgres)
+#   haptitalk-offline/rabbitmq    + Debian's rabbitmq-server (exactly RABBITMQ_VERSION, its
+#                                 management plugin), with infra/rabbitmq/entrypoint.sh
 #   haptitalk-offline/jaeger      + .tools/jaeger-*  + .tools/jaeger-ui-* (when built)
 #   haptitalk-offline/otelcol     .tools/otelcol-*, FROM scratch like the official one
 #   haptitalk-offline/victoria-logs  .tools/victorialogs-*, FROM scratch + CA bundle like the
@@ -85,6 +87,10 @@ build "$PROMETHEUS_IMAGE" prometheus.Dockerfile --build-arg "PROMETHEUS_VERSION=
 mkdir -p "$work/ctx"
 cp infra/postgres/entrypoint.sh "$work/ctx/"
 build "$POSTGRES_IMAGE" postgres.Dockerfile --build-arg "POSTGRES_VERSION=$POSTGRES_VERSION"
+
+mkdir -p "$work/ctx"
+cp infra/rabbitmq/entrypoint.sh "$work/ctx/"
+build "$RABBITMQ_IMAGE" rabbitmq.Dockerfile --build-arg "RABBITMQ_VERSION=$RABBITMQ_VERSION"
 
 mkdir -p "$work/ctx/ui"
 cp "$jaeger_bin" "$work/ctx/jaeger"

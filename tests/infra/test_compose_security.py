@@ -27,6 +27,11 @@ PUBLISHED = {
                        ENV["COLLECTOR_PROMETHEUS_PORT"], ENV["ZPAGES_PORT"],
                        ENV["COLLECTOR_HEALTH_PORT"], ENV["COLLECTOR_TELEMETRY_PORT"],
                        ENV["PROMETHEUS_PORT"]},
+    "victorialogs": {ENV["VICTORIALOGS_PORT"]},
+    # The management UI (queues, consumers, the rates); AMQP stays on the compose network.
+    "rabbitmq": {ENV["RABBITMQ_MANAGEMENT_PORT"]},
+    # The watch app's cue stream.
+    "watch": {ENV["WATCH_PORT"]},
 }
 
 
@@ -44,7 +49,7 @@ def test_only_the_public_ports_are_published_and_only_on_loopback(services: dict
 
 
 @pytest.mark.parametrize("name", ["jaeger", "otel-collector", "prometheus", "gateway",
-                                  "session", "feedback"])
+                                  "session", "feedback", "rabbitmq", "watch"])
 def test_every_container_is_locked_down(services: dict, name: str) -> None:
     svc = services[name]
     assert "no-new-privileges:true" in svc.get("security_opt", []), name
@@ -68,9 +73,25 @@ def test_images_run_as_uid_10001(services: dict) -> None:
     users = re.findall(r"^USER\s+(\S+)", text, re.M)
     assert users and users[-1] == "10001", users
     assert re.search(r"^RUN useradd [^\n]*--uid 10001 ", text, re.M)
-    for name in ("gateway", "session", "feedback"):
+    for name in ("gateway", "session", "feedback", "watch"):
         assert services[name].get("user") in (None, "10001"), name
     assert "USER" not in (ROOT / "infra/collector/Dockerfile").read_text()
+
+
+def test_the_broker_runs_as_its_own_user_with_no_capability(services: dict) -> None:
+    """The official rabbitmq image started as root chowns its data and steps down with
+    gosu (CHOWN, SETUID, SETGID); started as its own user (999) it needs none. The
+    offline stand-in has the same user. Its memory hint is absolute and under the
+    container's limit: a relative one reads the host's RAM."""
+    broker = services["rabbitmq"]
+    assert broker.get("user") == "999:999"
+    assert not broker.get("cap_add")
+    stand_in = (ROOT / "infra/builds/offline-images/rabbitmq.Dockerfile").read_text()
+    assert re.findall(r"^USER\s+(\S+)", stand_in, re.M)[-1] == "999:999"
+    conf = (ROOT / "infra/rabbitmq/rabbitmq.conf").read_text()
+    hint = re.search(r"^vm_memory_high_watermark\.absolute = (\d+)MB$", conf, re.M)
+    assert hint, "rabbitmq.conf: no absolute vm_memory_high_watermark"
+    assert int(hint[1]) * 10**6 < int(broker["mem_limit"]) * 0.75
 
 
 def test_otlp_http_cors_allows_the_gateways_origin_only() -> None:

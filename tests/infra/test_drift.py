@@ -37,10 +37,12 @@ def test_local_mode_runs_the_compose_commands_and_environment(model: dict) -> No
         assert set(local.environment) == set(svc.get("environment") or {}), name
         # Same arguments, after only the documented container -> host mapping.
         compose_args = [str(a) for a in svc["command"]]
-        assert len(local.command) - len(compose_args) in (0, 1), name
+        extra = len(local.command) - len(compose_args)  # 1: x-local-programs' program
+        assert extra in (0, 1), name
         local_value = stack.local_mapper(model)
-        assert local.command[-len(compose_args) + 1:] == [local_value(a)
-                                                          for a in compose_args[1:]], name
+        # Counted from the front: a one-word command (rabbitmq's) has no arguments, and
+        # `[-0:]` would be the whole list.
+        assert local.command[extra + 1:] == [local_value(a) for a in compose_args[1:]], name
         # Except what only the local binary needs (`x-local-programs.<name>.environment`:
         # the Jaeger UI's assets, which the image embeds).
         local_only = (model.get("x-local-programs", {}).get(name) or {}).get("environment") or {}
