@@ -95,7 +95,7 @@ def install_error_handlers(app: FastAPI, service: str) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         fields = [
             {
                 # ("body", "words_per_minute") -> "words_per_minute"; path/query keep a prefix
@@ -107,16 +107,23 @@ def install_error_handlers(app: FastAPI, service: str) -> None:
         ]
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
         _mark_span(exc, f"invalid request: {summary}")
+        # Pydantic's messages name the rule, not the value ("String should have at most
+        # 2000 characters"): the rejected input, perhaps a user's words, stays out.
+        log.info("%s %s -> 422 validation_error: %s", request.method, request.url.path,
+                 summary)
         return JSONResponse(
             error_body(service, "validation_error", f"invalid request: {summary}", fields=fields),
             status_code=422,
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Routing errors (unknown path, wrong method) and oversized bodies.
         code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
                 413: "payload_too_large"}.get(exc.status_code, "http_error")
+        log.log(logging.WARNING if exc.status_code >= 500 else logging.INFO,
+                "%s %s -> %s %s: %s", request.method, request.url.path, exc.status_code,
+                code, exc.detail)
         return JSONResponse(
             error_body(service, code, str(exc.detail)),
             status_code=exc.status_code,

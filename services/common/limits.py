@@ -8,6 +8,7 @@ legitimate request and refuses a memory-filling one (MAX_BODY_BYTES overrides it
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 from starlette.exceptions import HTTPException
@@ -38,7 +39,7 @@ class BodySizeLimitMiddleware:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
 
         received = 0
@@ -55,7 +56,12 @@ class BodySizeLimitMiddleware:
         # A chunked body without Content-Length is caught while being read.
         await self.app(scope, counting_receive, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        # Refused before the app sees it, so the error handlers' line is written here.
+        logging.getLogger(f"haptitalk.{self.service}").info(
+            "%s %s -> 413 payload_too_large: declared %s bytes, limit %d", scope["method"],
+            scope["path"], dict(scope["headers"]).get(b"content-length", b"?").decode(),
+            self.limit)
         body = json.dumps(error_body(
             self.service, "payload_too_large",
             f"request body larger than {self.limit} bytes")).encode()

@@ -74,14 +74,27 @@ async def evaluate_segment(body: EvaluateRequest, sessions: Sessions, cues: Cues
     assert segment is not None  # asked `before` a segment, session returns it (or 404s)
     evaluation = evaluate(history.session.mode, segment, history.recent)
     evaluation.fluency = await score(segment)
-    if evaluation.feedback is not None:
-        log.info("haptic feedback for session %s segment %d: %s (intensity %d): %s",
-                 body.session_id, segment.seq, evaluation.feedback.pattern,
-                 evaluation.feedback.intensity, evaluation.feedback.reason)
+    log_decision(body.session_id, segment.seq, evaluation)
     # To the watch: published, or kept in the outbox if the broker is away; never a
     # reason to fail or slow this call beyond the publisher's bound.
     await cues.evaluated(segment, evaluation.feedback)
     return evaluation
+
+
+def log_decision(session_id: str, seq: int, evaluation: Evaluation) -> None:
+    """The decision and its reason, one INFO line per segment, buzz or not: what someone
+    asking "why did (or didn't) the watch buzz?" looks for under the trace id. Numbers
+    and rule names only: the user's words never go into a log line."""
+    cue = evaluation.feedback
+    if cue is not None:
+        log.info("haptic feedback for session %s segment %d: %s (intensity %d): %s",
+                 session_id, seq, cue.pattern, cue.intensity, cue.reason)
+    elif not evaluation.rules_fired:
+        log.info("no haptic feedback for session %s segment %d: no rule fired",
+                 session_id, seq)
+    else:
+        log.info("no haptic feedback for session %s segment %d: cooldown since the last "
+                 "buzz holds back %s", session_id, seq, ", ".join(evaluation.rules_fired))
 
 
 @app.post("/assess", response_model=Assessment)
