@@ -1,7 +1,12 @@
 """`make scenario NAME=... STATE=on|off [PARAMS='{"rate": 0.5}']`: flip a planted bottleneck.
 
-Talks to the gateway's admin API, which routes each switch to the service that owns it.
-`make scenario` with no NAME lists every scenario and its state.
+A scenario is switched in the service that owns it (services/scenarios: `owner`), and
+this tool reaches that owner the way the stack lets it: through the gateway's admin API
+for the services the gateway calls (it routes the switch on to session or feedback, whose
+ports compose does not publish), directly for a service nothing calls over HTTP: the
+watch, whose cues arrive through RabbitMQ, at its own port (WATCH_PORT, published on
+loopback for the watch app). `make scenario` with no NAME lists every scenario of every
+owner and its state.
 """
 
 from __future__ import annotations
@@ -14,26 +19,47 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from services.scenarios import SCENARIOS
 from stackctl.settings import endpoints
+from stackctl.topology import reached_from
 
 
 def gateway_url() -> str:
     return endpoints().gateway
 
 
-# The gateway answers 404 on every /admin path when the admin API is off (the services'
+def admin_url(owner: str) -> str:
+    """Where `owner`'s scenarios are switched: the gateway when the gateway's calls reach
+    the owner (stackctl/topology.py), else the owner's own URL."""
+    urls = endpoints()
+    return urls.gateway if owner in reached_from("gateway") else urls.service(owner)
+
+
+def admin_urls() -> list[str]:
+    """Every admin API that together lists all scenarios, the gateway first."""
+    urls = {admin_url(s.owner) for s in SCENARIOS.values()}
+    return sorted(urls, key=lambda url: (url != gateway_url(), url))
+
+
+class Unreachable(Exception):
+    def __init__(self, url: str, error: httpx.HTTPError) -> None:
+        super().__init__(f"cannot reach {url}: {error}")
+        self.url = url
+
+
+# A service answers 404 on every /admin path when the admin API is off (the services'
 # default; .env turns it on for `make up`, the Helm chart leaves it off).
-ADMIN_OFF = ("the gateway at {url} has no admin API (404 on /admin): the services leave it "
+ADMIN_OFF = ("the service at {url} has no admin API (404 on /admin): the services leave it "
              "off unless ADMIN_API=true. `make up` reads it from .env (ADMIN_API=true); set "
              "it there and restart the stack (make down && make up). On Kubernetes: "
              "--set adminApi=true, on a cluster only you reach.")
 
 
 class Refused(SystemExit):
-    """The gateway said no; the message says why and, for a missing admin API, what to do."""
+    """A service said no; the message says why and, for a missing admin API, what to do."""
 
 
-def _answer(response: httpx.Response) -> list | dict:
+def _answer(response: httpx.Response, url: str) -> list | dict:
     if response.status_code == 200:
         return response.json()
     try:
@@ -42,18 +68,31 @@ def _answer(response: httpx.Response) -> list | dict:
         error = {}
     message = error.get("message", response.text)
     if response.status_code == 404 and "scenario" not in message:
-        raise Refused(ADMIN_OFF.format(url=gateway_url()))
+        raise Refused(ADMIN_OFF.format(url=url))
     raise Refused(f"refused ({response.status_code}): {message}")
 
 
 def switch(name: str, enabled: bool, params: dict | None = None) -> dict:
-    """Used by `make bench-scenario` too. Raises with the server's message on refusal."""
-    return _answer(httpx.put(f"{gateway_url()}/admin/scenarios/{name}",
-                             json={"enabled": enabled, "params": params or {}}, timeout=120))
+    """Used by `make bench-scenario` too. Raises with the server's message on refusal.
+    An unknown name goes to the gateway, whose answer lists the names there are."""
+    url = admin_url(SCENARIOS[name].owner if name in SCENARIOS else "gateway")
+    try:
+        response = httpx.put(f"{url}/admin/scenarios/{name}",
+                             json={"enabled": enabled, "params": params or {}}, timeout=120)
+    except httpx.HTTPError as error:
+        raise Unreachable(url, error) from error
+    return _answer(response, url)
 
 
 def listing() -> list[dict]:
-    return _answer(httpx.get(f"{gateway_url()}/admin/scenarios", timeout=10))
+    found: list[dict] = []
+    for url in admin_urls():
+        try:
+            response = httpx.get(f"{url}/admin/scenarios", timeout=10)
+        except httpx.HTTPError as error:
+            raise Unreachable(url, error) from error
+        found += _answer(response, url)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     except Refused as refused:
         console.print(str(refused), style="red", markup=False, soft_wrap=True)
         return 1
-    except httpx.HTTPError as exc:
-        console.print(f"[red]cannot reach the gateway at {gateway_url()}: {exc}[/red] "
-                      "(is the stack up? `make status`)")
+    except Unreachable as unreachable:
+        console.print(f"{unreachable} (is the stack up? `make status`; `make doctor` says "
+                      "which part is down)", style="red", markup=False, soft_wrap=True)
         return 2
     table = Table(title="planted bottlenecks (make scenario NAME=... STATE=on|off)")
     for column in ("name", "state", "in", "when on", "params"):

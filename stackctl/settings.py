@@ -46,7 +46,7 @@ def setting(name: str) -> str:
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Every URL of the stack. GATEWAY_URL, SESSION_URL, FEEDBACK_URL, JAEGER_URL and
+    """Every URL of the stack. GATEWAY_URL, SESSION_URL, FEEDBACK_URL, JAEGER_URL, WATCH_URL and
     VICTORIALOGS_URL override theirs (a stack elsewhere); STACK_HOST the host of all."""
 
     gateway: str
@@ -62,6 +62,8 @@ class Endpoints:
     zpages: str
     prometheus: str
     victorialogs: str  # the log store: its query API and web UI
+    watch: str  # the watch app's cue stream (SSE) and its admin API
+    rabbitmq_management: str  # the broker's management UI and HTTP API (queues, consumers)
 
     def service(self, name: str) -> str:
         return getattr(self, name)
@@ -89,4 +91,6 @@ def endpoints() -> Endpoints:
         zpages=url("ZPAGES_PORT"),
         prometheus=url("PROMETHEUS_PORT"),
         victorialogs=url("VICTORIALOGS_PORT", override="VICTORIALOGS_URL"),
+        watch=url("WATCH_PORT", override="WATCH_URL"),
+        rabbitmq_management=url("RABBITMQ_MANAGEMENT_PORT"),
     )

@@ -15,6 +15,24 @@ SERVICES = ("gateway", "session", "feedback")
 EDGES = (("gateway", "session"), ("gateway", "feedback"), ("feedback", "session"))
 # Published in every mode; the others are internal in compose (not published).
 PUBLIC = ("gateway",)
+# Through RabbitMQ, not HTTP: feedback publishes each cue, the watch consumes it (the
+# trace runs on through a PRODUCER and a CONSUMER span). Nothing calls the watch, so it
+# is published too (the watch app's stream), and tools reach it directly.
+BROKER_EDGES = (("feedback", "watch"),)
+WATCH = "watch"
+
+
+def reached_from(service: str) -> set[str]:
+    """`service` and every service its calls reach, hop after hop (EDGES): the services
+    whose admin API the gateway routes to."""
+    reached, frontier = {service}, [service]
+    while frontier:
+        caller = frontier.pop()
+        for edge_caller, callee in EDGES:
+            if edge_caller == caller and callee not in reached:
+                reached.add(callee)
+                frontier.append(callee)
+    return reached
 # The two parts of the tracing backend, as the compose services name them.
 BACKEND = ("jaeger", "otel-collector")
 

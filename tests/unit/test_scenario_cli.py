@@ -1,5 +1,5 @@
-"""`make scenario` (stackctl/scenario.py) against a gateway built the way the service
-builds itself (create_service_app + install_admin), without and with ADMIN_API=true."""
+"""`make scenario` (stackctl/scenario.py) against a gateway and a watch built the way the services
+build themselves (create_service_app + install_admin), without and with ADMIN_API=true."""
 
 from __future__ import annotations
 
@@ -8,29 +8,49 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.common.app import create_service_app
+from services.scenarios import SCENARIOS
 from services.scenarios.admin import install_admin
 from stackctl import scenario as cli
+from stackctl.settings import endpoints
 
 
-def gateway(monkeypatch: pytest.MonkeyPatch, admin_api: str | None) -> None:
-    """The CLI's calls go to a gateway app in process; `admin_api` is its ADMIN_API."""
+def services(monkeypatch: pytest.MonkeyPatch, admin_api: str | None,
+             down: tuple[str, ...] = ()) -> list[str]:
+    """The CLI's calls go to a gateway and a watch app in process, each built the way the
+    service builds itself, picked by the URL the CLI asks for (.env's ports); a service
+    in `down` refuses the connection. `admin_api` is their ADMIN_API. Returns the URLs
+    called, in order."""
     if admin_api is None:
         monkeypatch.delenv("ADMIN_API", raising=False)  # `make` exports .env's
     else:
         monkeypatch.setenv("ADMIN_API", admin_api)
-    app = create_service_app("gateway", "gateway under test")
-    install_admin(app, "gateway")
-    client = TestClient(app, raise_server_exceptions=False)
+    urls = endpoints()
+    clients = {}
+    for name in ("gateway", "watch"):
+        app = create_service_app(name, f"{name} under test")
+        install_admin(app, name)
+        clients[urls.service(name)] = (name, TestClient(app, raise_server_exceptions=False))
+    called: list[str] = []
+
+    def client(url: str) -> TestClient:
+        called.append(url)
+        for base, (name, test_client) in clients.items():
+            if url.startswith(base + "/") and name not in down:
+                return test_client
+        raise httpx.ConnectError(f"connection refused: {url}")
+
     # TestClient has no socket to time out: the CLI's timeouts are dropped.
-    monkeypatch.setattr(httpx, "get", lambda url, timeout: client.get(url))
-    monkeypatch.setattr(httpx, "put", lambda url, json, timeout: client.put(url, json=json))
+    monkeypatch.setattr(httpx, "get", lambda url, timeout: client(url).get(url))
+    monkeypatch.setattr(httpx, "put",
+                        lambda url, json, timeout: client(url).put(url, json=json))
+    return called
 
 
 @pytest.mark.parametrize("argv", [[], ["n_plus_one", "on"]], ids=["list", "switch"])
 def test_make_scenario_says_how_to_turn_the_admin_api_on(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         argv: list[str]) -> None:
-    gateway(monkeypatch, admin_api=None)
+    services(monkeypatch, admin_api=None)
     assert cli.main(argv) == 1
     said = " ".join(capsys.readouterr().out.split())
     assert "404 on /admin" in said
@@ -40,7 +60,7 @@ def test_make_scenario_says_how_to_turn_the_admin_api_on(
 
 def test_make_scenario_lists_and_switches_when_it_is_on(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    gateway(monkeypatch, admin_api="true")
+    services(monkeypatch, admin_api="true")
     try:
         assert cli.main(["n_plus_one", "on"]) == 0
         assert "n_plus_one is now ON" in capsys.readouterr().out
@@ -52,7 +72,45 @@ def test_make_scenario_lists_and_switches_when_it_is_on(
 
 def test_an_unknown_scenario_is_not_mistaken_for_a_missing_admin_api(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    gateway(monkeypatch, admin_api="true")
+    services(monkeypatch, admin_api="true")
     assert cli.main(["nope", "on"]) == 1
     said = capsys.readouterr().out
     assert "unknown scenario 'nope'" in said and "ADMIN_API" not in said
+
+
+def test_a_scenario_is_switched_where_its_owner_is_reached(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The gateway routes only to the services it calls: slow_consumer (the watch's, fed
+    by RabbitMQ) goes to the watch's own port, n_plus_one to the gateway."""
+    called = services(monkeypatch, admin_api="true")
+    urls = endpoints()
+    try:
+        assert cli.main(["slow_consumer", "on", "--params", '{"handle_ms": 50}']) == 0
+        assert "slow_consumer is now ON" in capsys.readouterr().out
+        assert called == [f"{urls.watch}/admin/scenarios/slow_consumer"]
+    finally:
+        assert cli.main(["slow_consumer", "off"]) == 0
+    called.clear()
+    assert cli.main(["n_plus_one", "off"]) == 0
+    assert called == [f"{urls.gateway}/admin/scenarios/n_plus_one"]
+
+
+def test_the_list_holds_every_owners_scenarios(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    called = services(monkeypatch, admin_api="true")
+    urls = endpoints()
+    assert cli.main([]) == 0
+    said = capsys.readouterr().out
+    assert "slow_consumer" in said and "n_plus_one" in said
+    assert called == [f"{urls.gateway}/admin/scenarios", f"{urls.watch}/admin/scenarios"]
+    # This gateway reaches no session or feedback, so theirs are not listed here.
+    assert {s["name"] for s in cli.listing()} == {
+        n for n, s in SCENARIOS.items() if s.owner in ("gateway", "watch")}
+
+
+def test_a_watch_that_is_down_is_named(monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    services(monkeypatch, admin_api="true", down=("watch",))
+    assert cli.main(["slow_consumer", "on"]) == 2
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"cannot reach {endpoints().watch}" in said and "make doctor" in said
