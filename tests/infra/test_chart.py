@@ -216,6 +216,9 @@ def test_versions_and_ports_are_the_ones_in_env(default: list[dict]) -> None:
     assert values["collector"]["image"]["tag"] == ENV["OTELCOL_VERSION"]
     assert values["jaeger"]["image"]["tag"] == ENV["JAEGER_VERSION"]
     assert values["postgresql"]["image"]["tag"] == f"{ENV['POSTGRES_VERSION']}-bookworm"
+    assert values["victorialogs"]["image"]["tag"] == f"v{ENV['VICTORIALOGS_VERSION']}"
+    assert str(values["victorialogs"]["port"]) == ENV["VICTORIALOGS_PORT"]
+    assert values["victorialogs"]["retention"] == ENV["VICTORIALOGS_RETENTION"]
     assert values["otelEnv"]["OTEL_TRACES_SAMPLER_ARG"] == ENV["OTEL_TRACES_SAMPLER_ARG"]
     ports = {"gateway": "GATEWAY_PORT", "session": "SESSION_PORT", "feedback": "FEEDBACK_PORT"}
     for name, key in ports.items():
@@ -248,6 +251,22 @@ def test_jaeger_ui_uses_the_repositorys_ui_config(default: list[dict]) -> None:
     data = find(default, "ConfigMap", "jaeger")["data"]
     assert data["ui-config.json"].strip() == ui_config.read_text().strip()
     assert "config_file: /etc/jaeger/ui-config.json" in data["config.yaml"]
+
+
+def test_the_logs_link_leads_where_victorialogs_is_reached() -> None:
+    """The trace page's "Logs for this trace" link and the menu entry take
+    victorialogs.publicUrl (a port-forward by default, an ingress in production); the
+    collectors send log records to the chart's VictoriaLogs Service."""
+    objects = render("default", CHART, "--set", "victorialogs.publicUrl=https://logs.example.com/")
+    ui = json.loads(find(objects, "ConfigMap", "jaeger")["data"]["ui-config.json"])
+    (link,) = ui["linkPatterns"]
+    assert link["text"] == "Logs for this trace"
+    assert link["url"].startswith("https://logs.example.com/select/vmui/#/?query=trace_id")
+    assert "localhost:9428" not in json.dumps(ui)
+    tail = find(objects, "Deployment", "otel-tail")["spec"]["template"]["spec"]["containers"][0]
+    service = find(objects, "Service", "victorialogs")
+    assert container_env(tail)["VICTORIALOGS_ENDPOINT"] == (
+        f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}")
 
 
 # -- production shape ------------------------------------------------------------------
@@ -396,7 +415,8 @@ def promised_hops(values: str) -> dict[tuple[str, int | str], set[str]]:
     UI's; session from gateway and feedback; feedback from the gateway; the agents' OTLP
     ports from the services (and networkPolicy.otlpFrom); the tail tier's OTLP port from
     the agents only; Jaeger's OTLP port from the tail tier only; PostgreSQL from session
-    only; the metrics ports from networkPolicy.metricsFrom."""
+    only; VictoriaLogs from the tail tier (and victorialogs.uiFrom); the metrics ports from
+    networkPolicy.metricsFrom."""
     v = values_of(values)
     others = lambda peers: {json.dumps(p, sort_keys=True) for p in peers}  # noqa: E731
     services = {"gateway", "session", "feedback"}
@@ -407,6 +427,8 @@ def promised_hops(values: str) -> dict[tuple[str, int | str], set[str]]:
         ("feedback", int(ENV["FEEDBACK_PORT"])): {"gateway"},
         ("otel-tail", int(ENV["OTLP_GRPC_PORT"])): {"otel-agent"},
         ("jaeger", v["jaeger"]["ports"]["otlpGrpc"]): {"otel-tail"},
+        ("victorialogs", v["victorialogs"]["port"]): {"otel-tail"} | others(
+            v["victorialogs"]["uiFrom"]),
     }
     for port in (ENV["OTLP_GRPC_PORT"], ENV["OTLP_HTTP_PORT"]):
         hops[("otel-agent", int(port))] = services | others(v["networkPolicy"]["otlpFrom"])
@@ -445,6 +467,12 @@ POLICIES = "templates/networkpolicies.yaml"
     ("the agents reach Jaeger's OTLP port", (
         POLICIES, '"from" (list (index $peer "otel-tail"))',
         '"from" (list (index $peer "otel-agent"))'), [], ("jaeger", 4317)),
+    ("the agents reach VictoriaLogs", (
+        POLICIES, '(concat (list (index $peer "otel-tail")) .Values.victorialogs.uiFrom)',
+        '(concat (list (index $peer "otel-tail") (index $peer "otel-agent")) '
+        '.Values.victorialogs.uiFrom)'), [], ("victorialogs", 9428)),
+    ("VictoriaLogs open to anyone", None, ["--set-json", "victorialogs.uiFrom=[{}]"],
+     ("victorialogs", 9428)),
     ("feedback reaches PostgreSQL", (
         POLICIES, '"from" (list $peer.session) "why" "the session service only"',
         '"from" (list $peer.session $peer.feedback) "why" "the session service only"'), [],
@@ -514,8 +542,9 @@ def test_the_admin_api_is_off_unless_the_values_turn_it_on(objects: list[dict]) 
 def test_every_pod_pulls_with_the_registry_secrets() -> None:
     objects = render("default", CHART, "--set-json", 'imagePullSecrets=[{"name": "regcred"}]')
     specs = pod_specs(objects)
-    # The three services, both collector tiers, Jaeger, PostgreSQL and the test pod.
-    assert len(specs) == 8, sorted(specs)
+    # The three services, both collector tiers, Jaeger, VictoriaLogs, PostgreSQL and the
+    # test pod.
+    assert len(specs) == 9, sorted(specs)
     missing = [name for name, spec in specs.items()
                if spec.get("imagePullSecrets") != [{"name": "regcred"}]]
     assert missing == []
@@ -533,7 +562,7 @@ def test_the_agent_runs_on_every_node_whatever_its_taints(objects: list[dict]) -
 
 SCHEDULED = {"gateway": "gateway", "session": "session", "feedback": "feedback",
              "collector.agent": "otel-agent", "collector.tail": "otel-tail",
-             "jaeger": "jaeger", "postgresql": "postgresql"}
+             "jaeger": "jaeger", "postgresql": "postgresql", "victorialogs": "victorialogs"}
 
 
 def test_each_component_takes_node_selector_tolerations_and_affinity() -> None:
