@@ -114,9 +114,11 @@ def render(trace: Trace, jaeger_url: str, width: int = 120) -> Group:
     if show_bar:
         table.add_column("timeline", no_wrap=True, width=bar_w)
     for depth, span in ordered(trace):
-        operation = Text("  " * depth + span.operation)
-        if span.kind in ("server", "client"):
-            operation.append(f" [{span.kind}]", style="dim")
+        # A call out (client span) is marked before its name, which may be cut: "→".
+        operation = Text("  " * depth)
+        if span.kind == "client":
+            operation.append("→ ", style="dim")
+        operation.append(span.operation)
         if span.error:
             operation.stylize("red")
             message = next((e.get("exception.message") for e in span.exception_events), None)
@@ -135,7 +137,8 @@ def render(trace: Trace, jaeger_url: str, width: int = 120) -> Group:
     title = Text(f"trace {trace.trace_id}", style="bold")
     summary = Text(f"{(end - start) / 1000:.1f} ms · {len(trace.spans)} spans · "
                    f"{', '.join(sorted(trace.services))}", overflow="ellipsis", no_wrap=True)
-    legend = Text("● critical path   red: error", style="dim", no_wrap=True)
+    legend = Text("● critical path   → a call out (client span)   red: error", style="dim",
+                  no_wrap=True)
     return Group(title, summary, table, legend)
 
 

@@ -76,7 +76,7 @@ def test_make_trace_is_one_line_per_span_and_marks_the_critical_path(
         rows = [line for line in lines
                 if re.match(r"^[● ] {3}(gateway|session|feedback) ", line)]
         assert len(rows) == len(trace.spans), result.stdout
-        call_rows = [r for r in rows if r[4:].startswith("gateway") and "[client]" in r]
+        call_rows = [r for r in rows if r[4:].startswith("gateway") and "→ " in r]
         marked = [r.startswith("●") for r in call_rows]
         if sequential:
             # A staircase: the view waited for each call in turn.
