@@ -55,6 +55,13 @@ def test_images_are_the_releases_we_build() -> None:
     assert f"version: {ENV['OTELCOL_VERSION']}" in manifest
     jaeger_mod = (ROOT / "infra/builds/jaeger/go.mod").read_text()
     assert f"github.com/jaegertracing/jaeger {ENV['JAEGER_GO_MODULE_VERSION']}" in jaeger_mod
+    # VictoriaLogs: the image and the Go module of one release (its tags: v<version>).
+    assert services["victorialogs"]["build"]["args"]["VICTORIALOGS_IMAGE"] == (
+        f"victoriametrics/victoria-logs:v{ENV['VICTORIALOGS_VERSION']}")
+    victorialogs_mod = (ROOT / "infra/builds/victorialogs/go.mod").read_text()
+    assert (f"github.com/VictoriaMetrics/VictoriaLogs v{ENV['VICTORIALOGS_VERSION']}"
+            in victorialogs_mod)
+    assert "tool github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs" in victorialogs_mod
 
 
 DOCKERFILES = sorted(p.relative_to(ROOT) for pattern in ("**/Dockerfile", "**/*.Dockerfile")
@@ -144,6 +151,28 @@ def test_jaeger_ui_menu_links_use_the_ports_in_env() -> None:
                 "PROMETHEUS_PORT", "Collector zPages": "ZPAGES_PORT"}
     for label, port in expected.items():
         assert re.match(rf"http://localhost:{setting(port)}/", links[label]), (label, port)
+
+
+def test_logs_go_through_redaction_to_victorialogs_with_the_traces_queue() -> None:
+    """Log records are treated as spans are: the same redaction (users' words masked), and
+    the same disk-backed queue and retries, so a VictoriaLogs outage loses none; nothing is
+    written to a second, unsearchable copy."""
+    config = yaml.safe_load((ROOT / "infra/collector/config.yaml").read_text())
+    pipelines = config["service"]["pipelines"]
+    assert "redaction/speech" in pipelines["logs"]["processors"]
+    assert pipelines["logs"]["processors"][:3] == pipelines["traces"]["processors"][:3]
+    assert pipelines["logs"]["exporters"] == ["otlp_http/victorialogs"]
+    exporters = config["exporters"]
+    logs, traces = exporters["otlp_http/victorialogs"], exporters["otlp_grpc/jaeger"]
+    assert logs["logs_endpoint"].endswith("/insert/opentelemetry/v1/logs")
+    assert logs["logs_endpoint"].startswith("${env:VICTORIALOGS_ENDPOINT")
+    assert logs["sending_queue"]["storage"] == traces["sending_queue"]["storage"] == (
+        "file_storage/queue")
+    assert logs["retry_on_failure"] == traces["retry_on_failure"]
+    assert not [name for name in exporters if name.startswith("file")]
+    # The collector reaches it where compose runs it (local mode maps the hostname).
+    env = stack.compose_model()["services"]["otel-collector"]["environment"]
+    assert env["VICTORIALOGS_ENDPOINT"] == f"http://victorialogs:{ENV['VICTORIALOGS_PORT']}"
 
 
 def test_doctor_waits_longer_than_the_collectors_longest_retry_pause() -> None:
