@@ -42,7 +42,9 @@ OTELCOL = binary("otelcol")
 JAEGER = binary("jaeger")
 VALUES = {"default": [], "production": ["-f", str(CHART / "values-production.yaml")]}
 RELEASE = "ht"
-SERVICES = ("gateway", "session", "feedback")
+SERVICES = ("gateway", "session", "feedback", "watch")
+# Scaled by a HorizontalPodAutoscaler (the watch is one replica: values.yaml says why).
+SCALED = ("gateway", "session", "feedback")
 
 
 def helm(command: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -278,7 +280,7 @@ def lockdown_problems(objects: list[dict]) -> list[str]:
     problems = []
     for name, spec in pod_specs(objects).items():
         pod = spec.get("securityContext", {})
-        uid = 999 if name.endswith("-postgresql") else 10001
+        uid = 999 if name.endswith(("-postgresql", "-rabbitmq")) else 10001
         problems += [f"{name}: {what}" for what, ok in (
             ("runAsNonRoot", pod.get("runAsNonRoot") is True),
             (f"runAsUser {uid}", pod.get("runAsUser") == uid),
@@ -318,6 +320,8 @@ def test_services_probe_healthz_and_scale(objects: list[dict]) -> None:
             "containers"][0]
         assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        if name not in SCALED:
+            continue
         hpa = find(objects, "HorizontalPodAutoscaler", name)
         assert hpa["spec"]["scaleTargetRef"]["name"] == f"{RELEASE}-haptitalk-{name}"
 
@@ -360,7 +364,7 @@ def test_only_the_gateway_and_the_jaeger_ui_are_reachable_from_outside(
         for rule in policy["spec"].get("ingress", []):
             if not rule.get("from"):
                 open_to_all |= {(component, p["port"]) for p in rule["ports"]}
-    assert open_to_all == {("gateway", int(ENV["GATEWAY_PORT"])),
+    assert open_to_all == {("gateway", int(ENV["GATEWAY_PORT"])), ("watch", int(ENV["WATCH_PORT"])),
                            ("jaeger", int(ENV["JAEGER_UI_PORT"]))}
     workloads = {o["metadata"]["labels"]["app.kubernetes.io/component"]
                  for o in objects if o["kind"] in ("Deployment", "DaemonSet", "StatefulSet")}
@@ -419,12 +423,13 @@ def promised_hops(values: str) -> dict[tuple[str, int | str], set[str]]:
     networkPolicy.metricsFrom."""
     v = values_of(values)
     others = lambda peers: {json.dumps(p, sort_keys=True) for p in peers}  # noqa: E731
-    services = {"gateway", "session", "feedback"}
+    services = {"gateway", "session", "feedback", "watch"}
     hops = {
         ("gateway", int(ENV["GATEWAY_PORT"])): {"anyone"},
         ("jaeger", int(ENV["JAEGER_UI_PORT"])): {"anyone"},
         ("session", int(ENV["SESSION_PORT"])): {"gateway", "feedback"},
         ("feedback", int(ENV["FEEDBACK_PORT"])): {"gateway"},
+        ("watch", int(ENV["WATCH_PORT"])): {"anyone"},
         ("otel-tail", int(ENV["OTLP_GRPC_PORT"])): {"otel-agent"},
         ("jaeger", v["jaeger"]["ports"]["otlpGrpc"]): {"otel-tail"},
         ("victorialogs", v["victorialogs"]["port"]): {"otel-tail"} | others(
@@ -432,6 +437,8 @@ def promised_hops(values: str) -> dict[tuple[str, int | str], set[str]]:
     }
     for port in (ENV["OTLP_GRPC_PORT"], ENV["OTLP_HTTP_PORT"]):
         hops[("otel-agent", int(port))] = services | others(v["networkPolicy"]["otlpFrom"])
+    if v["broker"]["enabled"]:
+        hops[("rabbitmq", int(ENV["RABBITMQ_PORT"]))] = {"feedback", "watch"}
     if v["postgresql"]["enabled"]:
         hops[("postgresql", 5432)] = {"session"}
     metrics_from = others(v["networkPolicy"]["metricsFrom"])
@@ -483,6 +490,10 @@ POLICIES = "templates/networkpolicies.yaml"
         POLICIES, '{{- include "haptitalk.selectorLabels" $ctx | nindent 6 }}',
         '{{- include "haptitalk.selectorLabels" $ctx | nindent 6 }}\n      tier: x'), [],
      ("gateway", 8000)),
+    ("the gateway reaches the broker", (
+        POLICIES, '"from" (list $peer.feedback $peer.watch) "why" "AMQP',
+        '"from" (list $peer.feedback $peer.watch $peer.gateway) "why" "AMQP'), [],
+     ("rabbitmq", 5673)),
 ])
 def test_lockdown_and_hop_checks_fail_on_a_broken_chart(
         tmp_path: Path, broken: str, edit: tuple[str, str, str] | None, args: list[str],
@@ -542,9 +553,9 @@ def test_the_admin_api_is_off_unless_the_values_turn_it_on(objects: list[dict]) 
 def test_every_pod_pulls_with_the_registry_secrets() -> None:
     objects = render("default", CHART, "--set-json", 'imagePullSecrets=[{"name": "regcred"}]')
     specs = pod_specs(objects)
-    # The three services, both collector tiers, Jaeger, VictoriaLogs, PostgreSQL and the
+    # The four services, both collector tiers, Jaeger, VictoriaLogs, PostgreSQL, RabbitMQ and the
     # test pod.
-    assert len(specs) == 9, sorted(specs)
+    assert len(specs) == 11, sorted(specs)
     missing = [name for name, spec in specs.items()
                if spec.get("imagePullSecrets") != [{"name": "regcred"}]]
     assert missing == []
@@ -562,7 +573,8 @@ def test_the_agent_runs_on_every_node_whatever_its_taints(objects: list[dict]) -
 
 SCHEDULED = {"gateway": "gateway", "session": "session", "feedback": "feedback",
              "collector.agent": "otel-agent", "collector.tail": "otel-tail",
-             "jaeger": "jaeger", "postgresql": "postgresql", "victorialogs": "victorialogs"}
+             "jaeger": "jaeger", "postgresql": "postgresql", "victorialogs": "victorialogs",
+             "watch": "watch", "broker": "rabbitmq"}
 
 
 def test_each_component_takes_node_selector_tolerations_and_affinity() -> None:
@@ -613,6 +625,8 @@ def test_a_disruption_budget_keeps_each_tier_serving_through_drains(
     (["--set", "collector.image.tag=latest"], "/collector/image/tag"),
     (["--set", "collector.tail.sampling.percent=150"], "/collector/tail/sampling/percent"),
     (["--set", "postgresql.sslMode=on"], "/postgresql/sslMode"),
+    (["--set", "watch.replicas=2"], "/watch/replicas"),
+    (["--set", "broker.enabled=false"], "/broker/existingSecret"),
     (["--set-json", 'collector.agent.tolerations={"operator": "Exists"}'],
      "/collector/agent/tolerations"),
 ])
@@ -629,6 +643,55 @@ def test_the_values_schema_is_checked_at_all() -> None:
     result = helm("template", RELEASE, str(CHART), "--skip-schema-validation",
                   "--set", "gateway.replcas=3")
     assert result.returncode == 0, result.stderr
+
+
+# -- the broker: feedback -> RabbitMQ -> watch ------------------------------------------
+
+def test_feedback_and_the_watch_reach_the_broker_the_values_name(default: list[dict]) -> None:
+    """In the cluster: both get the URL of the rendered RabbitMQ Service's AMQP port.
+    External: both read it from the Secret broker.existingSecret, and no broker renders."""
+    service = find(default, "Service", "rabbitmq")
+    amqp = {p["name"]: p["port"] for p in service["spec"]["ports"]}["amqp"]
+    for name in ("feedback", "watch"):
+        env = container_env(find(default, "Deployment", name)["spec"]["template"]["spec"][
+            "containers"][0])
+        assert env.get("BROKER_URL") == (
+            f"amqp://guest:guest@{service['metadata']['name']}:{amqp}/"), name
+    for name in ("gateway", "session"):
+        env = container_env(find(default, "Deployment", name)["spec"]["template"]["spec"][
+            "containers"][0])
+        assert "BROKER_URL" not in env, name
+    external = render("default", CHART, "--set", "broker.enabled=false",
+                      "--set", "broker.existingSecret=amqp-url")
+    assert not [o for o in external
+                if o["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+                == "rabbitmq"]
+    for name in ("feedback", "watch"):
+        env = container_env(find(external, "Deployment", name)["spec"]["template"]["spec"][
+            "containers"][0])
+        assert env.get("BROKER_URL") == {"secretKeyRef": {"name": "amqp-url", "key": "url"}}
+
+
+def test_the_broker_runs_like_composes(default: list[dict], compose: dict) -> None:
+    """The image compose runs (RABBITMQ_IMAGE), its environment, the repository's
+    infra/rabbitmq files, the ports in .env, as the image's user 999."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert str(values["watch"]["port"]) == ENV["WATCH_PORT"]
+    assert str(values["broker"]["port"]) == ENV["RABBITMQ_PORT"]
+    assert str(values["broker"]["managementPort"]) == ENV["RABBITMQ_MANAGEMENT_PORT"]
+    spec = find(default, "StatefulSet", "rabbitmq")["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert container["image"] == compose["rabbitmq"]["image"] == ENV["RABBITMQ_IMAGE"]
+    assert container_env(container) == {k: str(v) for k, v in
+                                         compose["rabbitmq"]["environment"].items()}
+    assert spec["securityContext"]["runAsUser"] == 999
+    assert compose["rabbitmq"]["user"] == "999:999"
+    data = find(default, "ConfigMap", "rabbitmq")["data"]
+    for name in ("rabbitmq.conf", "enabled_plugins"):
+        assert data[name].strip() == (ROOT / "infra/rabbitmq" / name).read_text().strip()
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    config_file = container_env(container)["RABBITMQ_CONFIG_FILE"]
+    assert str(Path(config_file).parent) in mounts and "/var/lib/rabbitmq" in mounts
 
 
 # -- helm test: a segment through the gateway, its trace in Jaeger ---------------------
