@@ -206,3 +206,22 @@ def test_an_unknown_platform_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("platform.machine", lambda: "AMD64")
     with pytest.raises(tools.Unreachable, match="no release build for windows/amd64"):
         tools.os_arch()
+
+
+@pytest.mark.parametrize(("system", "machine", "platform_name"), [
+    ("Linux", "x86_64", "linux-amd64"), ("Linux", "aarch64", "linux-arm64"),
+    ("Darwin", "x86_64", "darwin-amd64"), ("Darwin", "arm64", "darwin-arm64"),
+])
+def test_victorialogs_release_names(monkeypatch: pytest.MonkeyPatch, system: str,
+                                    machine: str, platform_name: str) -> None:
+    """VictoriaLogs' asset names, from its Makefile (release-victoria-logs-goos-goarch:
+    `victoria-logs-$(GOOS)-$(GOARCH)-$(PKG_TAG).tar.gz` holding `victoria-logs-prod`, and
+    `..._checksums.txt` beside it), written out here, not derived from the code."""
+    monkeypatch.setattr("platform.system", lambda: system)
+    monkeypatch.setattr("platform.machine", lambda: machine)
+    v = ENV["VICTORIALOGS_VERSION"]
+    release = tools.victorialogs_release(ENV, *tools.os_arch())
+    assert release.url == f"https://github.com/VictoriaMetrics/VictoriaLogs/releases/download/v{v}"
+    assert release.tarball == f"victoria-logs-{platform_name}-v{v}.tar.gz"
+    assert release.checksums == f"victoria-logs-{platform_name}-v{v}_checksums.txt"
+    assert release.member == "victoria-logs-prod"
