@@ -33,8 +33,9 @@ def reached_from(service: str) -> set[str]:
                 reached.add(callee)
                 frontier.append(callee)
     return reached
-# The two parts of the tracing backend, as the compose services name them.
-BACKEND = ("jaeger", "otel-collector")
+# The telemetry backend, as the compose services name them: the collector, Jaeger (traces)
+# and VictoriaLogs (log records). `make bench` counts their CPU and memory together.
+BACKEND = ("jaeger", "otel-collector", "victorialogs")
 
 # The server spans of a segment call: gateway, session (store), feedback, session
 # (history), and session again when the segment earns a buzz.
