@@ -115,6 +115,16 @@ class VictoriaLogs:
                              limit=str(limit))
         return [json.loads(line) for line in response.text.splitlines() if line.strip()]
 
+    def lines_per_trace(self, trace_ids: list[str], services: tuple[str, ...]) -> dict[str, int]:
+        """How many lines each trace has from these services (traces with none left out):
+        one query, counted by VictoriaLogs (LogsQL stats)."""
+        ids = ",".join(trace_query(t).removeprefix("trace_id:") for t in trace_ids)
+        names = ",".join(f'"{s}"' for s in services)
+        response = self._get("/select/logsql/query", query=f"trace_id:in({ids}) "
+                             f"service.name:in({names}) | stats by (trace_id) count() lines")
+        rows = [json.loads(line) for line in response.text.splitlines() if line.strip()]
+        return {row["trace_id"]: int(row["lines"]) for row in rows}
+
     def trace_lines(self, trace_id: str) -> list[LogLine]:
         return [LogLine.parse(row) for row in self.query(trace_query(trace_id))]
 

@@ -107,6 +107,17 @@ def test_a_traces_lines_come_back_oldest_first_and_only_its_own(
     assert lines[0].time < lines[1].time < lines[2].time
 
 
+def test_lines_are_counted_per_trace_and_service(victorialogs: VictoriaLogs) -> None:
+    trace, _ = new_trace(victorialogs)
+    other, _ = new_trace(victorialogs)
+    victorialogs.wait_for_trace_lines(other, lambda seen: len(seen) >= 3, deadline_s=10)
+    victorialogs.wait_for_trace_lines(trace, lambda seen: len(seen) >= 3, deadline_s=10)
+    assert victorialogs.lines_per_trace([trace, other], ("gateway", "feedback")) == {
+        trace: 3, other: 3}
+    assert victorialogs.lines_per_trace([trace], ("gateway",)) == {trace: 2}
+    assert victorialogs.lines_per_trace(["e" * 32], ("gateway",)) == {}
+
+
 def test_make_trace_logs_prints_80_columns_and_the_ui_link(
         victorialogs: VictoriaLogs, capsys: pytest.CaptureFixture[str]) -> None:
     trace, messages = new_trace(victorialogs)
