@@ -26,7 +26,6 @@ from tests.support.otlp import post_span
 from tests.support.stack import (
     ROOT,
     Endpoints,
-    collector_file,
     collector_metric,
     restart_with,
     service_log,
@@ -186,31 +185,7 @@ def test_resource_processor_sets_the_environment(gateway: httpx.Client, jaeger: 
         assert tags["deployment.environment.name"] == setting("DEPLOYMENT_ENVIRONMENT")
 
 
-def _log_records() -> Iterator[dict]:
-    for line in collector_file("logs.jsonl").splitlines():
-        for resource in json.loads(line)["resourceLogs"]:
-            service = next(a["value"]["stringValue"] for a in resource["resource"]["attributes"]
-                           if a["key"] == "service.name")
-            for scope in resource["scopeLogs"]:
-                for record in scope["logRecords"]:
-                    yield {**record, "service": service}
-
-
-def test_log_records_reach_the_collector_with_their_trace_id(gateway: httpx.Client) -> None:
-    sid = gateway.post("/api/sessions", json={"user_id": "logs", "mode": "presentation"}
-                       ).json()["session_id"]
-    response = gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT)
-    assert response.json()["feedback"] is not None  # feedback logs its decision
-    trace_id = response.headers["x-trace-id"]
-
-    def record_of_this_request() -> list[dict]:
-        return [r for r in _log_records() if r.get("traceId") == trace_id
-                and "haptic feedback" in r["body"].get("stringValue", "")]
-
-    (record,) = poll(record_of_this_request, f"a log record with traceId {trace_id}")
-    assert record["service"] == "feedback"
-    assert sid in record["body"]["stringValue"]
-    assert re.fullmatch(r"[0-9a-f]{16}", record["spanId"])
+# The log records' way to VictoriaLogs, by trace id: tests/e2e/test_logs.py.
 
 
 def test_stdout_log_lines_carry_the_trace_id(gateway: httpx.Client) -> None:
