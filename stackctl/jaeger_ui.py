@@ -38,6 +38,9 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrom
 PLACEHOLDER_TEXT = "This is not the Jaeger UI you are looking for"
 # The span the feedback service opens by hand (services/feedback/rules.py).
 MANUAL_SPAN = "evaluate feedback rules"
+# The trace page's link to the trace's log lines in VictoriaLogs (its `text`, which the UI
+# shows as the link's title).
+LOGS_LINK = "Logs for this trace"
 # Tall enough that the timeline draws every row of a segment call (it draws only the rows
 # in view): ~36 spans x 28 px under a ~300 px header.
 TRACE_VIEWPORT = {"width": 1440, "height": 1400}
@@ -198,6 +201,22 @@ class JaegerUI:
                 pairs[cells[0]] = cells[1]
         return pairs
 
+    # --- from a trace to its logs ---------------------------------------------------------
+
+    def open_trace_logs(self, trace_id: str) -> Page:
+        """On the trace page, click "Logs for this trace" (the link pattern in
+        infra/jaeger/ui-config.json): VictoriaLogs' web UI opens in a new tab, returned
+        once it has loaded its query's results."""
+        self.open(f"/trace/{trace_id}")
+        link = self.page.locator(f'a[title="{LOGS_LINK}"]')
+        expect(link).to_be_visible()
+        with self.page.context.expect_page() as opened:
+            link.click()
+        logs = opened.value
+        logs.set_default_timeout(TIMEOUT_MS)
+        logs.wait_for_load_state("networkidle")
+        return logs
+
     # --- Monitor (service performance monitoring) -------------------------------------------
 
     def monitor(self, service: str) -> list[str]:
@@ -236,6 +255,17 @@ class JaegerUI:
           });
         }""")
         return {(a, b) for a, b in pairs if a != b}
+
+
+def victorialogs_shows(page: Page, messages: list[str]) -> int:
+    """VictoriaLogs' web UI as a person reads it: waits until every one of `messages` is
+    on the page, and returns the number of lines the UI says its query returned."""
+    for message in messages:
+        expect(page.locator("body")).to_contain_text(message)
+    text = page.locator("body").inner_text()
+    total = re.search(r"Total logs returned:\s*(\d+)", text)
+    assert total, f"VictoriaLogs' UI shows no result count: {text[:500]}"
+    return int(total.group(1))
 
 
 def prometheus_up() -> bool:
