@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Start only the tracing backend (Jaeger, VictoriaLogs for the logs, and the OpenTelemetry
-# Collector), like the original
-# HaptiTalk start-monitoring.sh, so services running elsewhere (your IDE, another repo)
-# can send to it: OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317 (gRPC) or :4318 (HTTP).
+# Collector), like the original HaptiTalk start-monitoring.sh, so services running
+# elsewhere (your IDE, another repo) can send to it:
+# OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317 (gRPC) or :4318 (HTTP).
 # Uses compose when a Docker engine answers, otherwise local processes (STACK=local forces).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -207,6 +207,7 @@ def test_stop_and_start_monitoring_scripts(gateway: httpx.Client, jaeger: Jaeger
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         assert not answers(f"{endpoints.jaeger}/api/services")
         assert not answers(endpoints.collector_health)
+        assert not answers(f"{endpoints.victorialogs}/health")
         # The services keep serving without their tracing backend.
         sid = new_session(gateway)
         assert gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT).status_code == 200
@@ -216,6 +217,7 @@ def test_stop_and_start_monitoring_scripts(gateway: httpx.Client, jaeger: Jaeger
     assert started.returncode == 0, started.stdout + started.stderr
     assert f"http://localhost:{setting('JAEGER_UI_PORT')}" in started.stdout
     assert answers(f"{endpoints.jaeger}/api/services") and answers(endpoints.collector_health)
+    assert answers(f"{endpoints.victorialogs}/health")
     # A new session: the cooldown would hold back a second buzz in the first one.
     sid = new_session(gateway)
     response = gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT)
