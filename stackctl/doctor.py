@@ -3,33 +3,38 @@
     service --OTLP--> collector --OTLP--> Jaeger --query API--> you
                           |--OTLP/HTTP (log records)--> VictoriaLogs --LogsQL--> you
                           \\--Prometheus exporter--> Prometheus --> Jaeger's Monitor tab
+    feedback --AMQP--> RabbitMQ (exchange haptitalk.cues, queue watch.cues) --> watch
 
 Each check prints ✓ or ✗ with what to do; the exit code is non-zero when anything is
 broken. The end-to-end check sends a real request and waits for its whole trace in
-Jaeger, then for its log lines in VictoriaLogs (found by the trace id).
+Jaeger, then for its log lines in VictoriaLogs (found by the trace id), then follows its
+cue through RabbitMQ to the watch, and its trace on to the watch's CONSUMER span.
 Every URL comes from .env (or the environment), like everything else.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
+import yaml
 from rich.console import Console
 
 from stackctl import compose
 from stackctl.collector_metrics import TO_JAEGER, metric_sum
-from stackctl.jaeger import Jaeger
+from stackctl.jaeger import Jaeger, Trace
 from stackctl.logs import LogStoreDown, VictoriaLogs
 from stackctl.ports import holder
 from stackctl.sample import NEW_SESSION, SEGMENT
-from stackctl.settings import Endpoints, endpoints
-from stackctl.topology import PUBLIC, SERVICES
+from stackctl.settings import ROOT, Endpoints, endpoints, setting
+from stackctl.topology import PUBLIC, SERVICES, WATCH
 from stackctl.wait import WaitTimeout, wait_until
 
 TIMEOUT = httpx.Timeout(3.0)
@@ -42,6 +47,18 @@ DRAIN_S = 12.0
 # A log record reaches VictoriaLogs about a second after it is written (the SDK's batch,
 # the collector's batch, VictoriaLogs' flush); a stack that was just started needs more.
 LOGS_DEADLINE_S = 15.0
+# The broker's names (services/watch/models.py; not imported: the doctor needs none of
+# the services' packages).
+QUEUE = "watch.cues"
+# A healthy watch takes a cue within milliseconds of its publish, and feedback reconnects
+# every second after an outage: 15 s is a stack that has just started, not a slow hop.
+CUE_DEADLINE_S = 15.0
+# Cues waiting in the queue past which the doctor warns that the watch falls behind
+# (a quiet stack keeps it at 0; slow_consumer under `make load` passes it in seconds).
+BACKLOG = 100
+# The first bytes of an AMQP 0-9-1 connection; a broker answers with Connection.Start
+# (a method frame, type 1, on channel 0), anything else is not RabbitMQ.
+AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,11 @@ class Doctor:
         self.http = httpx.Client(timeout=TIMEOUT)
         self.url = {name: urls.service(name) for name in Endpoints.__dataclass_fields__}
         self.probe_trace_id = ""  # set by probe_trace, looked for in VictoriaLogs
+        # Set by probe_trace too: where the probe's cue must turn up at the watch.
+        self.probe_session_id = ""
+        self.probe_segment_id = ""
+        self.amqp = broker_address()
+        self.broker_login = broker_login()
 
     def get(self, url: str) -> httpx.Response | None:
         try:
@@ -202,6 +224,8 @@ class Doctor:
                                   f"{response.text[:200]}", "see the error's `dependency`")]
         trace_id = response.headers.get("x-trace-id", "")
         self.probe_trace_id = trace_id
+        self.probe_session_id = sid
+        self.probe_segment_id = response.json().get("segment_id", "")
         started = time.monotonic()
         try:
             trace = Jaeger(self.url["jaeger"]).wait_for_trace(
@@ -238,9 +262,133 @@ class Doctor:
                 "VICTORIALOGS_ENDPOINT in infra/collector/config.yaml; the collector's log "
                 "names the export error")]
         services = ", ".join(sorted({line.service for line in lines}))
-        return [*results, Result(True, f"probe trace {self.probe_trace_id}: {len(lines)} log "
-                                       f"line(s) in VictoriaLogs after "
-                                       f"{time.monotonic() - started:.1f} s ({services})")]
+        # Worded without "probe trace": that names the Jaeger check's one line above.
+        return [*results, Result(True, f"the probe request's {len(lines)} log line(s) in "
+                                       f"VictoriaLogs after {time.monotonic() - started:.1f} s "
+                                       f"({services}; trace {self.probe_trace_id})")]
+
+    def broker_hop(self, deadline_s: float = CUE_DEADLINE_S) -> list[Result]:
+        """The broker hop: feedback --AMQP--> RabbitMQ --> the watch. RabbitMQ answers,
+        its queue has a consumer, the watch is healthy, the probe's cue reached the watch,
+        and the probe's trace runs on to the watch's CONSUMER span."""
+        results = [self.rabbitmq_answers(), *self.queue_state()]
+        watch = self.get(f"{self.url[WATCH]}/healthz")
+        if watch is None or watch.status_code != 200:
+            return [*results, Result(False, f"the watch does not answer /healthz at "
+                                            f"{self.url[WATCH]}",
+                                     "start it: `make up`; its log: var/log/watch.log "
+                                     "(compose: docker compose logs watch)")]
+        results.append(Result(True, f"the watch is healthy ({self.url[WATCH]})"))
+        return [*results, *self.probe_cue(deadline_s)]
+
+    def rabbitmq_answers(self) -> Result:
+        host, port = self.amqp
+        problem = amqp_problem(host, port)
+        if problem is None:
+            return Result(True, f"RabbitMQ answers AMQP on {host}:{port}")
+        if compose_says_healthy("rabbitmq"):
+            return Result(True, "RabbitMQ is healthy (docker compose healthcheck; its AMQP "
+                                "port is internal, not published)")
+        return Result(False, f"RabbitMQ does not answer AMQP on {host}:{port}: {problem}",
+                      "feedback keeps the cues in its outbox (in memory) until it is back. "
+                      "Start it: `make up`; log: var/log/rabbitmq.log (compose: docker "
+                      "compose logs rabbitmq); local mode also needs epmd "
+                      "(docs/troubleshooting.md)")
+
+    def queue_state(self) -> list[Result]:
+        """The queue's consumers and depth, from the management API (the only broker port
+        compose publishes)."""
+        base = self.url["rabbitmq_management"]
+        try:
+            response = self.http.get(f"{base}/api/queues/%2F/{QUEUE}", auth=self.broker_login)
+        except httpx.HTTPError:
+            return [Result(False, f"RabbitMQ's management API does not answer at {base}",
+                           "queue depth and consumers unknown: the API comes with the "
+                           "rabbitmq_management plugin (infra/rabbitmq/enabled_plugins) on "
+                           "RABBITMQ_MANAGEMENT_PORT in .env", optional=True)]
+        if response.status_code == 404:
+            return [Result(False, f"queue {QUEUE} does not exist in RabbitMQ",
+                           "feedback and the watch declare it when they connect: neither "
+                           "has; their logs: var/log/feedback.log, var/log/watch.log "
+                           "(compose: docker compose logs feedback watch)")]
+        if response.status_code != 200:
+            return [Result(False, f"RabbitMQ's management API answered "
+                                  f"{response.status_code} for queue {QUEUE}",
+                           "the doctor logs in as the services do (BROKER_URL's user in "
+                           "docker-compose.yml, or BROKER_URL in the environment)",
+                           optional=True)]
+        queue = response.json()
+        consumers, waiting = queue.get("consumers", 0), queue.get("messages", 0)
+        what = f"queue {QUEUE}: {consumers} consumer(s), {waiting} cue(s) waiting"
+        if not consumers:
+            return [Result(False, what, "nothing takes the cues off the queue: the watch is "
+                                        "not connected to RabbitMQ; its log: "
+                                        "var/log/watch.log (compose: docker compose logs "
+                                        "watch)")]
+        results = [Result(True, what)]
+        if waiting > BACKLOG:
+            results.append(Result(False, f"{waiting} cues wait in {QUEUE}: the watch takes "
+                                         "them slower than feedback publishes",
+                                  "is slow_consumer on (`make scenario`)? In Jaeger the gap "
+                                  "between the PRODUCER and the CONSUMER span is the wait "
+                                  "(docs/broker.md)", optional=True))
+        return results
+
+    def probe_cue(self, deadline_s: float) -> list[Result]:
+        """The probe segment earns a buzz (stackctl/sample.py): its cue must reach the
+        watch (its JSON read of delivered cues), and its CONSUMER span the probe's trace."""
+        if not self.probe_segment_id:
+            return [Result(False, "no probe cue to look for at the watch",
+                           "fix the end to end check above first")]
+        url = f"{self.url[WATCH]}/watch/{self.probe_session_id}/delivered"
+        seen = ["no answer"]
+
+        def arrived() -> bool:
+            response = self.get(url)
+            if response is None or response.status_code != 200:
+                seen[0] = ("no answer" if response is None else
+                           f"{response.status_code}: {response.text.strip()[:200]}")
+                return False
+            delivered = [cue["segment_id"] for cue in response.json().get("cues", [])]
+            seen[0] = f"{len(delivered)} cue(s) delivered for the session"
+            return self.probe_segment_id in delivered
+
+        started = time.monotonic()
+        try:
+            wait_until(arrived, "the probe's cue at the watch", deadline_s, 0.2)
+        except WaitTimeout:
+            return [Result(False, f"the probe's cue did not reach the watch in "
+                                  f"{deadline_s:g} s (the watch: {seen[0]})",
+                           "feedback's log says whether it published (`kept in the "
+                           "outbox`, `RabbitMQ unreachable`), the watch's whether it "
+                           "consumes (`consuming watch.cues`); docs/broker.md")]
+        results = [Result(True, f"probe cue (segment {self.probe_segment_id}) reached the "
+                                f"watch after {time.monotonic() - started:.1f} s")]
+        return [*results, self.cue_in_trace(deadline_s)]
+
+    def cue_in_trace(self, deadline_s: float) -> Result:
+        jaeger = Jaeger(self.url["jaeger"])
+        last: list[Trace | None] = [None]
+
+        def joined() -> bool:
+            try:
+                last[0] = jaeger.get_trace(self.probe_trace_id)
+            except httpx.HTTPError:
+                last[0] = None
+            return cue_problem(last[0]) is None
+
+        try:
+            wait_until(joined, "the watch's CONSUMER span in the probe's trace", deadline_s)
+        except WaitTimeout:
+            return Result(False, f"probe trace {self.probe_trace_id} breaks at the broker: "
+                                 f"{cue_problem(last[0])}",
+                          "the context travels in the message's headers: feedback and the "
+                          "watch must run under opentelemetry-instrument with aio-pika's "
+                          "instrumentation, and the watch consume with queue.consume(), "
+                          "not queue.iterator() (docs/troubleshooting.md)")
+        return Result(True, f"probe trace {self.probe_trace_id} runs on through RabbitMQ: "
+                            "the watch's CONSUMER span is the child of feedback's PRODUCER "
+                            "span")
 
     def monitor_tab(self) -> list[Result]:
         ready = self.get(f"{self.url['prometheus']}/-/ready")
@@ -269,6 +417,63 @@ def compose_says_healthy(service: str) -> bool:
     return f"{service} healthy" in out
 
 
+def broker_address() -> tuple[str, int]:
+    """Where RabbitMQ's AMQP port is: BROKER_URL's host and port when set (a broker
+    elsewhere), else RABBITMQ_PORT on STACK_HOST (local mode; compose keeps it internal)."""
+    given = os.environ.get("BROKER_URL")
+    if given:
+        url = urlsplit(given)
+        return url.hostname or "127.0.0.1", url.port or 5672
+    return os.environ.get("STACK_HOST", "127.0.0.1"), int(setting("RABBITMQ_PORT"))
+
+
+def broker_login() -> tuple[str, str]:
+    """The user feedback and the watch connect as (BROKER_URL, in the environment or in
+    docker-compose.yml): the management API takes the same."""
+    url = os.environ.get("BROKER_URL") or yaml.safe_load(
+        (ROOT / "docker-compose.yml").read_text())["services"][WATCH]["environment"]["BROKER_URL"]
+    parts = urlsplit(url)
+    return parts.username or "guest", parts.password or "guest"
+
+
+def amqp_problem(host: str, port: int, timeout_s: float = 3.0) -> str | None:
+    """Why host:port is not an AMQP broker, or None when it is: RabbitMQ answers the
+    protocol header with Connection.Start (a method frame on channel 0)."""
+    try:
+        conn = socket.create_connection((host, port), timeout=timeout_s)
+    except TimeoutError:
+        return f"no answer within {timeout_s:g} s"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    with conn:
+        try:
+            conn.sendall(AMQP_HEADER)
+            frame = conn.recv(7)
+        except OSError:  # the timeout too: RabbitMQ answers at once
+            frame = b""
+    if frame[:3] == b"\x01\x00\x00":
+        return None
+    owner = holder(f"http://{host}:{port}")
+    return f"{owner or 'another program'} holds the port, not RabbitMQ: change RABBITMQ_PORT " \
+           "in .env or stop it"
+
+
+def cue_problem(trace: Trace | None) -> str | None:
+    """Where a buzzing segment's trace breaks on its way to the watch (None: the watch's
+    CONSUMER span is the child of feedback's PRODUCER span, in the same trace)."""
+    if trace is None:
+        return "the trace is not in Jaeger"
+    producers = {span.span_id for span in trace.find(service="feedback", kind="producer")}
+    if not producers:
+        return "it has no PRODUCER span from feedback"
+    consumers = trace.find(service=WATCH, kind="consumer")
+    if not consumers:
+        return "the watch's CONSUMER span is not in it"
+    if not any(span.parent_id in producers for span in consumers):
+        return "the watch's CONSUMER span is not the child of feedback's PRODUCER span"
+    return None
+
+
 def main() -> int:
     console = Console()
     doctor = Doctor(endpoints())
@@ -279,6 +484,7 @@ def main() -> int:
         ("jaeger", doctor.jaeger_knows_services),
         ("end to end", doctor.probe_trace),
         ("logs", doctor.logs_stored),
+        ("broker", doctor.broker_hop),
         ("monitor tab", doctor.monitor_tab),
     ]
     broken = 0
