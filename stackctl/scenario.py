@@ -19,26 +19,21 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from services.scenarios import SCENARIOS
 from stackctl.settings import endpoints
-from stackctl.topology import reached_from
+from stackctl.topology import SERVICES, WATCH, reached_from
 
 
 def gateway_url() -> str:
     return endpoints().gateway
 
 
-def admin_url(owner: str) -> str:
-    """Where `owner`'s scenarios are switched: the gateway when the gateway's calls reach
-    the owner (stackctl/topology.py), else the owner's own URL."""
-    urls = endpoints()
-    return urls.gateway if owner in reached_from("gateway") else urls.service(owner)
-
-
 def admin_urls() -> list[str]:
-    """Every admin API that together lists all scenarios, the gateway first."""
-    urls = {admin_url(s.owner) for s in SCENARIOS.values()}
-    return sorted(urls, key=lambda url: (url != gateway_url(), url))
+    """Every admin API that together lists all scenarios, the gateway first: the gateway
+    routes to the services its calls reach (stackctl/topology.py); a service nothing calls
+    over HTTP (the watch) is asked at its own URL."""
+    urls = endpoints()
+    apart = [name for name in (*SERVICES, WATCH) if name not in reached_from("gateway")]
+    return [urls.gateway, *(urls.service(name) for name in apart)]
 
 
 class Unreachable(Exception):
@@ -75,13 +70,26 @@ def _answer(response: httpx.Response, url: str) -> list | dict:
 def switch(name: str, enabled: bool, params: dict | None = None) -> dict:
     """Used by `make bench-scenario` too. Raises with the server's message on refusal.
     An unknown name goes to the gateway, whose answer lists the names there are."""
-    url = admin_url(SCENARIOS[name].owner if name in SCENARIOS else "gateway")
+    url = owner_url(name)
     try:
         response = httpx.put(f"{url}/admin/scenarios/{name}",
                              json={"enabled": enabled, "params": params or {}}, timeout=120)
     except httpx.HTTPError as error:
         raise Unreachable(url, error) from error
     return _answer(response, url)
+
+
+def owner_url(name: str) -> str:
+    """The admin API whose list holds `name` (each lists what it switches); an unknown name
+    goes to the gateway, whose refusal names the scenarios there are."""
+    for url in admin_urls()[1:]:
+        try:
+            response = httpx.get(f"{url}/admin/scenarios", timeout=10)
+        except httpx.HTTPError as error:
+            raise Unreachable(url, error) from error
+        if any(s.get("name") == name for s in _answer(response, url)):
+            return url
+    return gateway_url()
 
 
 def listing() -> list[dict]:
