@@ -380,13 +380,13 @@ class Doctor:
         try:
             wait_until(joined, "the watch's CONSUMER span in the probe's trace", deadline_s)
         except WaitTimeout:
-            return Result(False, f"probe trace {self.probe_trace_id} breaks at the broker: "
+            return Result(False, f"the probe's trace {self.probe_trace_id} breaks at the broker: "
                                  f"{cue_problem(last[0])}",
                           "the context travels in the message's headers: feedback and the "
                           "watch must run under opentelemetry-instrument with aio-pika's "
                           "instrumentation, and the watch consume with queue.consume(), "
                           "not queue.iterator() (docs/troubleshooting.md)")
-        return Result(True, f"probe trace {self.probe_trace_id} runs on through RabbitMQ: "
+        return Result(True, f"the probe's trace {self.probe_trace_id} runs on through RabbitMQ: "
                             "the watch's CONSUMER span is the child of feedback's PRODUCER "
                             "span")
 

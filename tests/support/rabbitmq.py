@@ -4,8 +4,9 @@ loopback, on free ports (never 5672), with its data in a temporary folder.
     with Broker(tmp_path) as broker:   # started, answering AMQP
         broker.url                     # amqp://guest:guest@127.0.0.1:<port>/
         broker.stop(); broker.start()  # an outage, the same data kept
+    Broker(tmp_path, management=True)  # with the management API at broker.management_url
 
-The project's config (infra/rabbitmq/rabbitmq.conf), no plugins. Starting takes ~6-9 s:
+The project's config (infra/rabbitmq/rabbitmq.conf), no plugins unless asked. Starting takes ~6-9 s:
 the waits poll with a deadline (stackctl.wait), nothing sleeps.
 """
 
@@ -39,18 +40,25 @@ def answers(port: int) -> bool:
 
 
 class Broker:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, management: bool = False) -> None:
         if not SERVER.exists():
             raise RuntimeError(f"{SERVER} is missing: apt-get install -y rabbitmq-server "
                                "(Debian's package; .ci/run installs it)")
         self.folder = folder
         self.port, self.dist_port, self.epmd_port = free_port(), free_port(), free_port()
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/"
+        self.management_port = free_port() if management else None
+        self.management_url = f"http://127.0.0.1:{self.management_port}"
         self.proc: subprocess.Popen | None = None
-        (folder / "enabled_plugins").write_text("[].\n")
+        (folder / "enabled_plugins").write_text(
+            "[rabbitmq_management].\n" if management else "[].\n")
 
     def environment(self) -> dict[str, str]:
-        return {
+        extra = {} if self.management_port is None else {
+            # As docker-compose.yml sets it: the listener's port is not in the config file.
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-rabbitmq_management tcp_config "
+            f'[{{ip,"127.0.0.1"}},{{port,{self.management_port}}}]'}
+        return {**extra,
             "PATH": os.environ["PATH"], "HOME": str(self.folder),
             "RABBITMQ_MNESIA_BASE": str(self.folder / "mnesia"),
             "RABBITMQ_LOG_BASE": str(self.folder / "log"),
@@ -72,6 +80,10 @@ class Broker:
                                      stderr=subprocess.STDOUT, start_new_session=True)
         wait_until(lambda: self.proc.poll() is not None or answers(self.port),
                    f"RabbitMQ to listen on 127.0.0.1:{self.port}", START_TIMEOUT_S, 0.1)
+        if self.management_port is not None:
+            wait_until(lambda: self.proc.poll() is not None or answers(self.management_port),
+                       f"its management API on 127.0.0.1:{self.management_port}",
+                       START_TIMEOUT_S, 0.1)
         if self.proc.poll() is not None:
             log_tail = (self.folder / "server.log").read_text()[-2000:]
             raise RuntimeError(f"RabbitMQ exited: {log_tail}")
