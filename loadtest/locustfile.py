@@ -1,7 +1,8 @@
-"""HaptiTalk traffic for Locust: people in coaching sessions, and API consumers.
+"""HaptiTalk traffic for Locust: people in coaching sessions (some wearing the watch),
+and API consumers.
 
     make load                 # headless, bounded, summary + links to the slowest traces
-                              # (= locust ... CoachingSession ApiConsumer)
+                              # (= locust ... CoachingSession ApiConsumer WatchWearer)
     make load-ui              # Locust's web UI (LOCUST_WEB_PORT in .env)
 
 Run with `locust --otel` (the Makefile does): Locust's own HTTP request span becomes the
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +29,12 @@ from pathlib import Path
 import gevent
 from locust import HttpUser, between, events, task
 from opentelemetry import baggage, context
+
+from stackctl.settings import endpoints
+
+# The watch is not behind the gateway (`--host`): its stream is on its own port
+# (WATCH_PORT in .env, WATCH_URL for a stack elsewhere).
+WATCH_URL = endpoints().watch
 
 # --- speakers: each session gets one style, so different feedback rules fire -----------
 
@@ -47,6 +55,7 @@ STYLES = [
     Style("monotone", (120, 145), (55, 65), (148, 152), (0, 1)),
     Style("loud", (130, 160), (78, 95), (130, 220), (0, 1)),
 ]
+RUSHED = STYLES[1]
 MODES = ["presentation", "interview", "dating"]
 WORDS = "so um I think that we basically should like move the launch to next quarter".split()
 
@@ -170,3 +179,83 @@ class ApiConsumer(HttpUser):
                                  name="/api/sessions/[id]/segments")
         self.known.append(sid)
         del self.known[:-50]
+
+
+# --- the watch: cues over Server-Sent Events -----------------------------------------
+
+# The watch sends a keep-alive comment every 15 s (services/watch/api.py): 20 s of silence
+# is a stuck stream. A session below lasts ~10 s; past STREAM_MAX_S the reader is stopped,
+# so every journey ends and a Locust run still stops by itself.
+READ_TIMEOUT_S = 20.0
+STREAM_MAX_S = 45.0
+
+
+def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, dict]]:
+    """(event, data) for each Server-Sent Event in a stream's lines (comments skipped)."""
+    kind, data = "message", ""
+    for line in lines:
+        if not line:  # a blank line ends an event
+            if data:
+                yield kind, json.loads(data)
+            kind, data = "message", ""
+        elif line.startswith("event:"):
+            kind = line[6:].strip()
+        elif line.startswith("data:"):
+            data += line[5:].strip()
+
+
+class WatchWearer(HttpUser):
+    """Someone rehearsing with the watch on: the phone sends segments, and each cue
+    reaches the wrist through RabbitMQ and the watch's stream (GET /watch/{id}/cues).
+
+    The summary row `SSE cue at the watch` times each cue from the segment call's answer
+    to its event on the stream: the broker hop, as the user feels it (slow_consumer
+    shows there). The stream ends with the session's summary."""
+
+    weight = 1
+    wait_time = between(1, 3)
+
+    @task
+    def rehearse_with_the_watch(self) -> None:
+        with journey_baggage(synthetic_request="true"):
+            response = self.client.post("/api/sessions", name="/api/sessions",
+                                        json={"user_id": "load-watch", "mode": "presentation"})
+        if response.status_code != 201:
+            return
+        sid = response.json()["session_id"]
+        sent: dict[str, float] = {}  # segment id -> when its call answered with a cue
+        with journey_baggage(synthetic_request="true", **{"session.id": sid}):
+            reader = gevent.spawn(self.follow, sid, sent)
+            try:
+                for _ in range(random.randint(4, 8)):
+                    answer = self.client.post(f"/api/sessions/{sid}/segments",
+                                              json=segment(RUSHED),  # earns buzzes
+                                              name="/api/sessions/[id]/segments")
+                    if answer.status_code == 200 and answer.json().get("feedback"):
+                        sent[answer.json()["segment_id"]] = time.monotonic()
+                    gevent.sleep(random.uniform(0.2, 0.8))
+                self.client.post(f"/api/sessions/{sid}/end", name="/api/sessions/[id]/end")
+                reader.join(timeout=STREAM_MAX_S)
+            finally:
+                reader.kill(block=False)  # also when Locust stops this user mid-journey
+
+    def follow(self, sid: str, sent: dict[str, float]) -> None:
+        with self.client.get(f"{WATCH_URL}/watch/{sid}/cues", name="/watch/[id]/cues",
+                             stream=True, timeout=(3.0, READ_TIMEOUT_S),
+                             catch_response=True) as response:
+            if response.status_code != 200:
+                response.failure(f"{response.status_code}: {response.text[:160]}")
+                return
+            for kind, data in sse_events(response.iter_lines(decode_unicode=True)):
+                if kind == "summary":
+                    response.success()
+                    return
+                made = sent.get(data.get("segment_id", ""))
+                if kind == "cue" and made is not None:
+                    # Cues can pass the summary (the watch buzzes up to 32 at once): only
+                    # the ones that arrive are timed; tests/e2e/test_broker.py counts losses.
+                    self.environment.events.request.fire(
+                        request_type="SSE", name="cue at the watch",
+                        response_time=(time.monotonic() - made) * 1000,
+                        response_length=0, exception=None, context={})
+            response.failure("the stream ended before the session's summary")

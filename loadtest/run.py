@@ -27,7 +27,7 @@ from stackctl.preflight import require_stack
 from stackctl.settings import ROOT, endpoints
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-JOURNEYS = ["CoachingSession", "ApiConsumer"]  # every user class of locustfile.py
+JOURNEYS = ["CoachingSession", "ApiConsumer", "WatchWearer"]  # every user class of locustfile.py
 
 
 def locust_env(service_name: str = "locust") -> dict[str, str]:
