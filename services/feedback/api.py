@@ -11,12 +11,12 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Path
 
+from services import scenarios
 from services.common.app import create_service_app, part, wire
 from services.common.downstream import Downstream, connect
 from services.feedback.cues import CueSender
 from services.feedback.models import (
     Assessment,
-    AssessRequest,
     EvaluateRequest,
     Evaluation,
     Report,
@@ -97,21 +97,19 @@ def log_decision(session_id: str, seq: int, evaluation: Evaluation) -> None:
                  "buzz holds back %s", session_id, seq, ", ".join(evaluation.rules_fired))
 
 
-@app.post("/assess", response_model=Assessment)
-async def assess(body: AssessRequest) -> Assessment:
-    """One segment's fluency. The fixed report path never calls this (see /report); the
-    gateway's n_plus_one path calls it once per segment."""
-    return Assessment(seq=body.segment.seq, fluency=await score(body.segment))
-
-
 @app.post("/report", response_model=Report)
 async def report(body: ReportRequest, cues: Cues) -> Report:
-    assessments = body.assessments
-    if assessments is None:
-        segments = body.transcript.segments
+    segments = body.transcript.segments
+    if scenarios.is_on("n_plus_one"):
+        # Broken: one model call per segment, awaited in turn: under this span a staircase
+        # of N "score segment" spans (batch 1), growing with the session's length.
+        scenarios.mark("n_plus_one")
+        scores = [await score(s) for s in segments]
+    else:
+        # Fixed: one model call scores the whole session (batch N).
         scores = await score_batch(segments) if segments else []
-        assessments = [Assessment(seq=s.seq, fluency=f) for s, f in zip(segments, scores,
-                                                                         strict=True)]
+    assessments = [Assessment(seq=s.seq, fluency=f) for s, f in zip(segments, scores,
+                                                                     strict=True)]
     await cues.ended(body.transcript)
     return build_report(body.transcript, assessments)
 

@@ -2,8 +2,8 @@
 named for the route it calls (routes as feedback's api.py declares them, ids apart)."""
 
 from services.common.downstream import Downstream
-from services.feedback.models import Assessment, Evaluation, Report, Tip
-from services.session.models import Segment, SessionTranscript
+from services.feedback.models import Evaluation, Report, Tip
+from services.session.models import SessionTranscript
 
 
 class FeedbackClient:
@@ -16,19 +16,9 @@ class FeedbackClient:
         )
         return Evaluation(**data)
 
-    async def assess(self, segment: Segment) -> Assessment:
-        data = await self.http.call(
-            "POST", "/assess", json={"segment": segment.model_dump(mode="json")}
-        )
-        return Assessment(**data)
-
-    async def report(
-        self, transcript: SessionTranscript, assessments: list[Assessment] | None = None
-    ) -> Report:
-        body: dict = {"transcript": transcript.model_dump(mode="json")}
-        if assessments is not None:
-            body["assessments"] = [a.model_dump() for a in assessments]
-        return Report(**await self.http.call("POST", "/report", json=body))
+    async def report(self, transcript: SessionTranscript) -> Report:
+        return Report(**await self.http.call(
+            "POST", "/report", json={"transcript": transcript.model_dump(mode="json")}))
 
     async def tip(self, session_id: str) -> Tip:
         return Tip(**await self.http.call(

@@ -2,7 +2,7 @@
 
 from pydantic import BaseModel, Field
 
-from services.session.models import SESSION_ID_PATTERN, HapticCue, Segment, SessionTranscript
+from services.session.models import SESSION_ID_PATTERN, HapticCue, SessionTranscript
 
 
 class EvaluateRequest(BaseModel):
@@ -19,20 +19,15 @@ class Evaluation(BaseModel):
     fluency: float | None = None
 
 
-class AssessRequest(BaseModel):
-    segment: Segment
-
-
 class Assessment(BaseModel):
+    """One segment's fluency, as the report weighs it."""
+
     seq: int
     fluency: float
 
 
 class ReportRequest(BaseModel):
     transcript: SessionTranscript
-    # Precomputed per-segment assessments (only the n_plus_one scenario sends them; the
-    # fixed path lets /report assess all segments in one batch).
-    assessments: list[Assessment] | None = None
 
 
 class Tip(BaseModel):
@@ -63,5 +58,5 @@ class Report(BaseModel):
     highlights: list[str]
 
 
-__all__ = ["AssessRequest", "Assessment", "Averages", "EvaluateRequest", "Evaluation",
+__all__ = ["Assessment", "Averages", "EvaluateRequest", "Evaluation",
            "HapticCue", "Report", "ReportRequest", "Tip"]

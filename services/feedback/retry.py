@@ -27,10 +27,10 @@ BASE_DELAY_S = 0.05
 
 
 async def with_retries(call: Callable[[], Awaitable[T]]) -> T:
-    storm = scenarios.is_on("retry_storm")
-    attempts = 5 if storm else 3
-    if storm:
+    attempts, backoff = 3, True
+    if scenarios.is_on("retry_storm"):
         scenarios.mark("retry_storm")
+        attempts, backoff = 5, False
     for attempt in range(1, attempts + 1):
         try:
             return await call()
@@ -38,7 +38,7 @@ async def with_retries(call: Callable[[], Awaitable[T]]) -> T:
             if attempt == attempts:
                 raise
             trace.get_current_span().add_event("retry", {"attempt": attempt + 1})
-            if not storm:
+            if backoff:
                 delay = BASE_DELAY_S * 2 ** (attempt - 1)
                 await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
     raise AssertionError("unreachable")

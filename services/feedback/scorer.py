@@ -23,8 +23,12 @@ from services import scenarios
 from services.session.models import Segment
 
 tracer = trace.get_tracer("haptitalk.feedback")
-# The fixed path's pool: as many model calls at once as the model serves well.
+# The pool: as many model calls at once as the model serves well.
 SCORER_SLOTS = 8
+# The model's latency per call, whatever the batch size.
+SCORER_MS = 5.0
+# The speaker profile lookup's latency.
+PROFILE_LOOKUP_MS = 5.0
 
 
 class ScorerPool:
@@ -37,8 +41,9 @@ class ScorerPool:
         return self._size
 
     def slots(self) -> asyncio.Semaphore:
-        pool = scenarios.get("pool_of_one")
-        size = 1 if pool.enabled else SCORER_SLOTS
+        size = SCORER_SLOTS
+        if scenarios.is_on("pool_of_one"):
+            size = 1
         if size != self._size:
             # Resizing while requests hold slots: the old semaphore drains on its own.
             self._size, self._slots = size, asyncio.Semaphore(size)
@@ -55,14 +60,13 @@ def _load_speaker_profile(block_ms: float) -> dict[str, float]:
 
 
 async def speaker_profile() -> dict[str, float]:
-    blocking = scenarios.get("blocking_call")
-    block_ms = float(blocking.param("block_ms"))
     with tracer.start_as_current_span("load speaker profile") as span:
-        span.set_attribute("haptitalk.blocking_ms", block_ms)
-        if blocking.enabled:
+        if scenarios.is_on("blocking_call"):
             scenarios.mark("blocking_call")
+            block_ms = float(scenarios.get("blocking_call").param("block_ms"))
+            span.set_attribute("haptitalk.blocking_ms", block_ms)
             return _load_speaker_profile(block_ms)  # broken: blocks the event loop
-        return await asyncio.to_thread(_load_speaker_profile, block_ms)
+        return await asyncio.to_thread(_load_speaker_profile, PROFILE_LOOKUP_MS)
 
 
 def fluency(segment: Segment, baseline_wpm: float) -> float:
@@ -79,21 +83,21 @@ async def score(segment: Segment) -> float:
 
 async def score_batch(segments: list[Segment]) -> list[float]:
     """One model call scores a whole batch: same latency for 1 segment or 100."""
-    pool = scenarios.get("pool_of_one")
     slots = POOL.slots()
     with tracer.start_as_current_span("wait for scorer slot") as wait:
         wait.set_attribute("haptitalk.scorer.pool_size", POOL.size)
-        if pool.enabled:
+        if scenarios.is_on("pool_of_one"):
             scenarios.mark("pool_of_one")
         await slots.acquire()
     try:
         with tracer.start_as_current_span("score segment") as span:
             span.set_attribute("haptitalk.scorer.batch", len(segments))
-            if pool.enabled:
+            model_ms = SCORER_MS
+            if scenarios.is_on("pool_of_one"):
                 scenarios.mark("pool_of_one")
+                model_ms = float(scenarios.get("pool_of_one").param("scorer_ms"))
             profile = await speaker_profile()
-            # Model latency: scorer_ms while pool_of_one is on, its 5 ms default when off.
-            await asyncio.sleep(float(pool.param("scorer_ms")) / 1000)
+            await asyncio.sleep(model_ms / 1000)
             return [fluency(s, profile["baseline_wpm"]) for s in segments]
     finally:
         slots.release()

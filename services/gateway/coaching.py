@@ -9,8 +9,8 @@ A segment is the interesting one; its trace crosses all three services:
       session  PUT .../segments/{seg}/feedback       remember the cue (only if one is sent)
 
 Data goes one way: the gateway passes ids, and session (which owns the segments) serves
-them to feedback. Two planted bottlenecks live here (services/scenarios/): `n_plus_one`
-in end_session and `sequential_fanout` in view.
+them to feedback. One planted bottleneck lives here (services/scenarios/):
+`sequential_fanout` in view.
 """
 
 import asyncio
@@ -73,11 +73,4 @@ class Coaching:
 
     async def end_session(self, session_id: str) -> Report:
         transcript = await self.sessions.end(session_id)
-        if scenarios.is_on("n_plus_one"):
-            # Broken: one /assess call per segment, awaited in turn: a staircase of N
-            # CLIENT spans under this request, growing with the session's length.
-            scenarios.mark("n_plus_one")
-            assessments = [await self.feedback.assess(s) for s in transcript.segments]
-            return await self.feedback.report(transcript, assessments)
-        # Fixed: /report assesses every segment in one batch.
         return await self.feedback.report(transcript)

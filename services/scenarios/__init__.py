@@ -12,9 +12,18 @@ list says so. While a scenario is on, every span of its broken code path carries
 `demo.scenario=<name>`, so Jaeger's tag search (Tags: demo.scenario=n_plus_one) isolates
 exactly those traces.
 
-All are off by default. See docs/scenarios.md for what each looks like in a trace. The
-suite without them: delete this folder and the `if scenarios.is_on(...)` branches that
-`grep -rn scenarios services/` lists (docs/architecture.md).
+All are off by default. See docs/scenarios.md for what each looks like in a trace.
+
+The services' code reaches this folder in three forms only, so that the suite without
+the scenarios is this folder deleted and three mechanical edits (docs/architecture.md;
+tests/infra/test_scenarios_confined.py makes them on a copy and runs the unit tests):
+
+1. imports from services.scenarios (`from services import scenarios`, ...): deleted;
+2. `if scenarios.is_on("<name>"):` blocks, the broken path: deleted, their `else:`
+   kept. The fixed path's values are the service's own constants (feedback's
+   SCORER_SLOTS); a block overrides them while its switch is on;
+3. a statement that only calls a name imported from here (`install_admin(app, ...)`):
+   deleted.
 """
 
 from __future__ import annotations
@@ -33,14 +42,14 @@ class Scenario:
     owner: str  # the service whose code path it switches, and that holds its state
     broken: str  # what "on" does
     fixed: str  # what "off" does
-    # The broken path's parameters (bounded in admin.ScenarioParams). They apply while
-    # the switch is on; off, the fixed path runs with these defaults.
+    # The broken path's parameters (bounded in admin.ScenarioParams), read only inside
+    # its `is_on` block: off, the fixed path runs on the service's own constants.
     defaults: dict[str, Any] = field(default_factory=dict)
     enabled: bool = False
     params: dict[str, Any] = field(default_factory=dict)
 
     def param(self, key: str) -> Any:
-        return self.params.get(key, self.defaults[key]) if self.enabled else self.defaults[key]
+        return self.params.get(key, self.defaults[key])
 
     def public(self) -> dict[str, Any]:
         return {
@@ -55,9 +64,10 @@ class Scenario:
 
 def _catalogue() -> dict[str, Scenario]:
     scenarios = [
-        Scenario("n_plus_one", "gateway",
-                 "end-of-session report asks feedback to assess each segment, one call each",
-                 "one batch call: feedback assesses all segments in /report"),
+        Scenario("n_plus_one", "feedback",
+                 "the end-of-session report scores each segment with its own model call, "
+                 "one after another",
+                 "one model call scores all the session's segments (a batch)"),
         Scenario("sequential_fanout", "gateway",
                  "the session view awaits its three independent calls one after another",
                  "the three calls run concurrently (asyncio.gather)"),
@@ -68,11 +78,11 @@ def _catalogue() -> dict[str, Scenario]:
         Scenario("pool_of_one", "feedback",
                  "the segment scorer has a single slot: requests queue for it",
                  "the scorer has a pool of slots",
-                 {"scorer_ms": 5}),
+                 {"scorer_ms": 5}),  # feedback's SCORER_MS: on, only the pool differs
         Scenario("blocking_call", "feedback",
                  "the scorer's model lookup blocks the event loop (time.sleep in async code)",
                  "the blocking lookup runs in a worker thread (asyncio.to_thread)",
-                 {"block_ms": 5}),
+                 {"block_ms": 5}),  # feedback's PROFILE_LOOKUP_MS: on, only the blocking differs
         Scenario("flaky_history", "session",
                  "a share of history reads fail with HTTP 503 (try again)",
                  "history reads do not fail",
@@ -89,7 +99,7 @@ def _catalogue() -> dict[str, Scenario]:
                  "the watch takes one cue at a time from RabbitMQ (prefetch 1): under "
                  "load cues wait in the queue",
                  "the watch takes up to 32 cues at once and buzzes them side by side",
-                 {"handle_ms": 20}),
+                 {"handle_ms": 20}),  # the watch's BUZZ_MS: on, only the prefetch differs
     ]
     return {s.name: s for s in scenarios}
 

@@ -1,5 +1,6 @@
 """PostgreSQL storage for sessions and segments (SESSION_DB=postgres; the Helm chart's
-only store). The same API as the SQLite store in store.py, so api.py does not care which.
+only store): the SessionStore of store.py, as its sibling sqlite.py is, on the tables of
+schema.py, so api.py does not care which one runs.
 
 Why it looks the way it does:
 - psycopg 3, async, traced by opentelemetry-instrumentation-psycopg: every statement is a
@@ -19,7 +20,6 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -38,7 +38,8 @@ from services.session.models import (
     SessionTranscript,
     SessionWithCounts,
 )
-from services.session.store import SCHEMA, SEGMENT_COLUMNS, row_to_segment, row_to_session
+from services.session.schema import SCHEMA, SEGMENT_COLUMNS, row_to_segment, row_to_session
+from services.session.schema import now as _now
 
 # How long start-up waits for the database before it gives up and says so.
 CONNECT_TIMEOUT_S = float(os.environ.get("SESSION_DB_CONNECT_TIMEOUT_S", "30"))
@@ -48,11 +49,9 @@ class DatabaseUnavailable(RuntimeError):
     pass
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
 class PostgresSessionStore:
+    """The SessionStore of store.py on a PostgreSQL database, through a connection pool."""
+
     def __init__(self, conninfo: str = "", connect_timeout_s: float = CONNECT_TIMEOUT_S) -> None:
         self.conninfo = conninfo
         self.connect_timeout_s = connect_timeout_s

@@ -1,5 +1,6 @@
-"""SQLite storage for sessions and segments (the default; SESSION_DB=postgres uses
-postgres.py instead, with the same API).
+"""SQLite storage for sessions and segments: the default SessionStore (store.py). Its
+sibling postgres.py implements the same interface on PostgreSQL (SESSION_DB=postgres);
+both create and read the tables of schema.py.
 
 Why it looks the way it does:
 - stdlib `sqlite3`, traced by opentelemetry-instrumentation-sqlite3, which wraps
@@ -24,7 +25,6 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 from services.common.errors import Conflict, NotFound
@@ -39,72 +39,13 @@ from services.session.models import (
     SessionTranscript,
     SessionWithCounts,
 )
-
-# One schema for both stores (postgres.py uses it too): SQLite reads DOUBLE PRECISION as
-# its REAL, PostgreSQL as an 8-byte float (its REAL would be 4 bytes).
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS sessions (
-        session_id TEXT PRIMARY KEY,
-        user_id    TEXT NOT NULL,
-        mode       TEXT NOT NULL,
-        status     TEXT NOT NULL,
-        started_at TEXT NOT NULL,
-        ended_at   TEXT
-    )""",
-    """CREATE TABLE IF NOT EXISTS segments (
-        segment_id         TEXT PRIMARY KEY,
-        session_id         TEXT NOT NULL REFERENCES sessions(session_id),
-        seq                INTEGER NOT NULL,
-        text               TEXT NOT NULL,
-        duration_ms        INTEGER NOT NULL,
-        words_per_minute   DOUBLE PRECISION NOT NULL,
-        volume_db          DOUBLE PRECISION NOT NULL,
-        pitch_hz           DOUBLE PRECISION NOT NULL,
-        filler_words       INTEGER NOT NULL,
-        created_at         TEXT NOT NULL,
-        feedback_pattern   TEXT,
-        feedback_intensity INTEGER,
-        feedback_reason    TEXT
-    )""",
-    "CREATE UNIQUE INDEX IF NOT EXISTS segments_by_session ON segments(session_id, seq)",
-]
-
-SEGMENT_COLUMNS = (
-    "segment_id, session_id, seq, text, duration_ms, words_per_minute, volume_db, pitch_hz, "
-    "filler_words, created_at, feedback_pattern, feedback_intensity, feedback_reason"
-)
+from services.session.schema import SCHEMA, SEGMENT_COLUMNS, row_to_segment, row_to_session
+from services.session.schema import now as _now
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
+class SqliteSessionStore:
+    """The SessionStore of store.py on one SQLite file."""
 
-
-def row_to_session(row: sqlite3.Row) -> Session:
-    """A sessions row (sqlite3.Row, or a dict from PostgreSQL) as the model."""
-    return Session(
-        session_id=row["session_id"],
-        user_id=row["user_id"],
-        mode=Mode(row["mode"]),
-        status=SessionStatus(row["status"]),
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-    )
-
-
-def row_to_segment(row: sqlite3.Row) -> Segment:
-    """A segments row (sqlite3.Row, or a dict from PostgreSQL) as the model."""
-    feedback = None
-    if row["feedback_pattern"] is not None:
-        feedback = HapticCue(
-            pattern=row["feedback_pattern"],
-            intensity=row["feedback_intensity"],
-            reason=row["feedback_reason"],
-        )
-    return Segment(**{k: row[k] for k in row.keys() if not k.startswith("feedback_")},
-                   feedback=feedback)
-
-
-class SessionStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Path, Request
+from fastapi import Depends, FastAPI, Path
 from fastapi.responses import StreamingResponse
 
 from services.common.app import create_service_app, part, wire
@@ -51,14 +51,11 @@ def consuming(consumer: Annotated[CueConsumer, Depends(part("consumer"))]) -> Cu
 Cues = Annotated[CueLog, Depends(consuming)]
 
 
-async def on_scenario_switch(request: Request, scenario) -> None:
-    if scenario.name == "slow_consumer":
-        await part("consumer")(request).apply_prefetch()
-
-
 app = create_service_app("watch", "Haptic cues for the smartwatch, consumed from RabbitMQ.",
                          lifespan)
-install_admin(app, "watch", on_switch=on_scenario_switch)
+# slow_consumer changes the prefetch: the broker is told at once, not at the next connect.
+install_admin(app, "watch",
+              on_switch=lambda request, _: part("consumer")(request).apply_prefetch())
 
 
 @app.get("/watch/{session_id}/delivered", response_model=Delivered)

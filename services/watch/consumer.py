@@ -6,11 +6,12 @@ CONSUMER span, the child of feedback's PRODUCER span. (`queue.iterator()` has no
 hook: its messages are processed in the caller's context and the trace breaks at the
 broker.)
 
-Planted bottleneck `slow_consumer`: a buzz takes `handle_ms` (the write to the watch
-over Bluetooth, a fixed delay here). Fixed, the consumer takes PREFETCH cues at once and
-buzzes them side by side; broken, it takes one at a time (prefetch 1), so under load the
-cues wait in RabbitMQ's queue: in the trace, the gap between the PRODUCER span and the
-CONSUMER span grows while the CONSUMER span itself stays the same.
+Planted bottleneck `slow_consumer`: a buzz takes BUZZ_MS (the write to the watch over
+Bluetooth, a fixed delay here; `handle_ms` while the scenario is on). Fixed, the
+consumer takes PREFETCH cues at once and buzzes them side by side; broken, it takes one
+at a time (prefetch 1), so under load the cues wait in RabbitMQ's queue: in the trace,
+the gap between the PRODUCER span and the CONSUMER span grows while the CONSUMER span
+itself stays the same.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from services.watch.store import CueLog
 
 log = logging.getLogger("haptitalk.watch")
 
-# Cues taken from the broker at once (unacknowledged) on the fixed path.
+# Cues taken from the broker at once (unacknowledged).
 PREFETCH = 32
+# One buzz: the write to the watch over Bluetooth.
+BUZZ_MS = 20.0
 
 
 class CueConsumer:
@@ -63,10 +66,12 @@ class CueConsumer:
 
     @staticmethod
     def prefetch() -> int:
-        return 1 if scenarios.is_on("slow_consumer") else PREFETCH
+        if scenarios.is_on("slow_consumer"):
+            return 1
+        return PREFETCH
 
     async def apply_prefetch(self) -> None:
-        """After slow_consumer is switched: the broker hands out that many at once."""
+        """Tells the broker how many cues to hand out at once, now (prefetch() changed)."""
         if self.consuming:
             assert self._channel is not None
             await self._channel.set_qos(prefetch_count=self.prefetch())
@@ -82,10 +87,11 @@ class CueConsumer:
                 # A message no retry can fix: dropped (not requeued), and said so.
                 log.error("message %s is not a cue, dropped: %s", message.message_id, exc)
                 return
-            slow = scenarios.get("slow_consumer")
-            if slow.enabled:
+            buzz_ms = BUZZ_MS
+            if scenarios.is_on("slow_consumer"):
                 scenarios.mark("slow_consumer")
-            await asyncio.sleep(float(slow.param("handle_ms")) / 1000)
+                buzz_ms = float(scenarios.get("slow_consumer").param("handle_ms"))
+            await asyncio.sleep(buzz_ms / 1000)
             if self.cues.deliver(cue):
                 log.info("buzz for session %s segment %d: %s", cue.session_id, cue.seq,
                          cue.cue.pattern)

@@ -51,7 +51,7 @@ from services.feedback.api import app as feedback_app  # noqa: E402
 from services.feedback.cues import CueSender  # noqa: E402
 from services.gateway.api import app as gateway_app  # noqa: E402
 from services.session.api import app as session_app  # noqa: E402
-from services.session.store import SessionStore  # noqa: E402
+from services.session.sqlite import SqliteSessionStore  # noqa: E402
 from services.watch.client import CuePublisher  # noqa: E402
 
 # No broker for the services in these tests: feedback's lifespan starts its publisher,
@@ -87,12 +87,12 @@ def spans() -> Iterator[InMemorySpanExporter]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SessionStore:
-    return SessionStore(tmp_path / "session.db")
+def store(tmp_path: Path) -> SqliteSessionStore:
+    return SqliteSessionStore(tmp_path / "session.db")
 
 
 @pytest.fixture
-def session_api(store: SessionStore) -> Iterator[TestClient]:
+def session_api(store: SqliteSessionStore) -> Iterator[TestClient]:
     with TestClient(session_app) as client:
         client.portal.call(store.init)
         wire(session_app, store=store)

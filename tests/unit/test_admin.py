@@ -6,6 +6,10 @@ an app built like the services' (create_service_app: the same error format)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,7 +25,9 @@ from services.common.app import create_service_app
 from services.feedback import scorer
 from services.scenarios.admin import ScenarioParams, admin_router
 from services.session.models import Segment
+from services.watch import consumer
 from stackctl.sample import SEGMENT
+from stackctl.settings import ROOT
 
 
 def owner_app(service: str) -> FastAPI:
@@ -52,6 +58,18 @@ def test_every_default_is_a_bounded_parameter() -> None:
     for scenario in scenarios.SCENARIOS.values():
         assert set(scenario.defaults) <= set(ScenarioParams.model_fields), scenario.name
         ScenarioParams.model_validate(scenario.defaults)
+
+
+@pytest.mark.parametrize(("name", "param", "constant"), [
+    ("pool_of_one", "scorer_ms", scorer.SCORER_MS),
+    ("blocking_call", "block_ms", scorer.PROFILE_LOOKUP_MS),
+    ("slow_consumer", "handle_ms", consumer.BUZZ_MS),
+])
+def test_a_latency_default_is_the_fixed_paths_own(name: str, param: str,
+                                                   constant: float) -> None:
+    """Switched on with no parameters, only the switch differs (make bench-scenario
+    compares the two): the latency a scenario overrides defaults to the service's own."""
+    assert scenarios.SCENARIOS[name].defaults[param] == constant
 
 
 # (scenario, parameter, the largest value taken, the smallest refused above it)
@@ -136,3 +154,41 @@ def test_schemathesis_on_the_admin_api(case: schemathesis.Case) -> None:
         schemathesis.checks.content_type_conformance,
         schemathesis.checks.negative_data_rejection,
     ])
+
+
+_ADMIN_PROBE = """
+import json
+from fastapi.testclient import TestClient
+from services.feedback.api import app as feedback
+from services.gateway.api import app as gateway
+from services.session.api import app as session
+print(json.dumps({name: [TestClient(app, raise_server_exceptions=False)
+                         .get("/admin/scenarios").status_code,
+                         any(p.startswith("/admin") for p in app.openapi()["paths"])]
+                  for name, app in (("gateway", gateway), ("session", session),
+                                    ("feedback", feedback))}))
+"""
+
+
+def test_admin_api_is_off_unless_admin_api_is_true() -> None:
+    """docs/reliability.md: a service started without ADMIN_API (the Helm chart's default)
+    answers 404 on /admin and documents no /admin route; ADMIN_API=true (.env, for `make
+    up`) adds them. The apps read it when they are built (at import), so each setting is a
+    fresh interpreter."""
+    def probe(**env: str) -> dict[str, list]:
+        variables = {k: v for k, v in os.environ.items() if k != "ADMIN_API"}
+        variables.update(env, SESSION_URL="http://session", FEEDBACK_URL="http://feedback")
+        result = subprocess.run([sys.executable, "-c", _ADMIN_PROBE], env=variables,
+                                cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.splitlines()[-1])
+
+    off = {name: [404, False] for name in ("gateway", "session", "feedback")}
+    assert probe() == off, "no ADMIN_API: the admin API must be off"
+    assert probe(ADMIN_API="false") == off
+    assert probe(ADMIN_API="yes") == off, "only the word true turns it on"
+    # The control: on, session and feedback serve their own lists (they ask nobody
+    # else; the gateway, unwired here, would ask them), and every service documents them.
+    on = probe(ADMIN_API="true")
+    assert on["session"] == on["feedback"] == [200, True], on
+    assert all(documented for _, documented in on.values())

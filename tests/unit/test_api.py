@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -193,44 +190,6 @@ def test_a_hung_session_behind_feedback_is_named_by_each_caller_in_turn(
     # after the budget, stops it, so a third attempt may have begun.)
     assert len(reads) >= 2, "no retry was under way when the gateway gave up"
     assert [e.attributes["attempt"] for e in evaluate.events if e.name == "retry"][0] == 2
-
-
-_ADMIN_PROBE = """
-import json
-from fastapi.testclient import TestClient
-from services.feedback.api import app as feedback
-from services.gateway.api import app as gateway
-from services.session.api import app as session
-print(json.dumps({name: [TestClient(app, raise_server_exceptions=False)
-                         .get("/admin/scenarios").status_code,
-                         any(p.startswith("/admin") for p in app.openapi()["paths"])]
-                  for name, app in (("gateway", gateway), ("session", session),
-                                    ("feedback", feedback))}))
-"""
-
-
-def test_admin_api_is_off_unless_admin_api_is_true() -> None:
-    """docs/reliability.md: a service started without ADMIN_API (the Helm chart's default)
-    answers 404 on /admin and documents no /admin route; ADMIN_API=true (.env, for `make
-    up`) adds them. The apps read it when they are built (at import), so each setting is a
-    fresh interpreter."""
-    def probe(**env: str) -> dict[str, list]:
-        variables = {k: v for k, v in os.environ.items() if k != "ADMIN_API"}
-        variables.update(env, SESSION_URL="http://session", FEEDBACK_URL="http://feedback")
-        result = subprocess.run([sys.executable, "-c", _ADMIN_PROBE], env=variables,
-                                cwd=ROOT, capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout.splitlines()[-1])
-
-    off = {name: [404, False] for name in ("gateway", "session", "feedback")}
-    assert probe() == off, "no ADMIN_API: the admin API must be off"
-    assert probe(ADMIN_API="false") == off
-    assert probe(ADMIN_API="yes") == off, "only the word true turns it on"
-    # The control: on, session and feedback serve their own lists (they ask nobody
-    # else; the gateway, unwired here, would ask them), and every service documents them.
-    on = probe(ADMIN_API="true")
-    assert on["session"] == on["feedback"] == [200, True], on
-    assert all(documented for _, documented in on.values())
 
 
 def readme_example() -> tuple[dict, dict, dict]:

@@ -68,7 +68,6 @@ CALLS = {
         lambda c: c.end(SID), "POST /sessions/{session_id}/end", f"/sessions/{SID}/end"),
     "FeedbackClient.evaluate": (
         lambda c: c.evaluate(SID, SEG), "POST /evaluate", "/evaluate"),
-    "FeedbackClient.assess": (lambda c: c.assess(STORED), "POST /assess", "/assess"),
     "FeedbackClient.report": (lambda c: c.report(TRANSCRIPT), "POST /report", "/report"),
     "FeedbackClient.tip": (
         lambda c: c.tip(SID), "GET /sessions/{session_id}/tip", f"/sessions/{SID}/tip"),

@@ -46,7 +46,7 @@ def services(monkeypatch: pytest.MonkeyPatch, admin_api: str | None,
     return called
 
 
-@pytest.mark.parametrize("argv", [[], ["n_plus_one", "on"]], ids=["list", "switch"])
+@pytest.mark.parametrize("argv", [[], ["sequential_fanout", "on"]], ids=["list", "switch"])
 def test_make_scenario_says_how_to_turn_the_admin_api_on(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         argv: list[str]) -> None:
@@ -62,10 +62,10 @@ def test_make_scenario_lists_and_switches_when_it_is_on(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     services(monkeypatch, admin_api="true")
     try:
-        assert cli.main(["n_plus_one", "on"]) == 0
-        assert "n_plus_one is now ON" in capsys.readouterr().out
+        assert cli.main(["sequential_fanout", "on"]) == 0
+        assert "sequential_fanout is now ON" in capsys.readouterr().out
     finally:
-        assert cli.main(["n_plus_one", "off"]) == 0
+        assert cli.main(["sequential_fanout", "off"]) == 0
     assert cli.main([]) == 0
     assert "sequential_fanout" in capsys.readouterr().out
 
@@ -81,7 +81,7 @@ def test_an_unknown_scenario_is_not_mistaken_for_a_missing_admin_api(
 def test_a_scenario_is_switched_where_its_owner_is_reached(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """The gateway routes only to the services it calls: slow_consumer (the watch's, fed
-    by RabbitMQ) goes to the watch's own port, n_plus_one to the gateway."""
+    by RabbitMQ) goes to the watch's own port, sequential_fanout to the gateway."""
     called = services(monkeypatch, admin_api="true")
     urls = endpoints()
     try:
@@ -91,8 +91,8 @@ def test_a_scenario_is_switched_where_its_owner_is_reached(
     finally:
         assert cli.main(["slow_consumer", "off"]) == 0
     called.clear()
-    assert cli.main(["n_plus_one", "off"]) == 0
-    assert called == [f"{urls.gateway}/admin/scenarios/n_plus_one"]
+    assert cli.main(["sequential_fanout", "off"]) == 0
+    assert called == [f"{urls.gateway}/admin/scenarios/sequential_fanout"]
 
 
 def test_the_list_holds_every_owners_scenarios(
@@ -101,7 +101,7 @@ def test_the_list_holds_every_owners_scenarios(
     urls = endpoints()
     assert cli.main([]) == 0
     said = capsys.readouterr().out
-    assert "slow_consumer" in said and "n_plus_one" in said
+    assert "slow_consumer" in said and "sequential_fanout" in said
     assert called == [f"{urls.gateway}/admin/scenarios", f"{urls.watch}/admin/scenarios"]
     # This gateway reaches no session or feedback, so theirs are not listed here.
     assert {s["name"] for s in cli.listing()} == {

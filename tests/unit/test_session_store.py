@@ -5,23 +5,25 @@ PostgreSQL is not there. The store itself runs against a real PostgreSQL in
 from __future__ import annotations
 
 import asyncio
+import inspect
 import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 
-from services.session import store as sqlite_store
+from services.session import sqlite as sqlite_store
 from services.session.api import make_store
 from services.session.models import HapticCue, Mode, NewSegment
 from services.session.postgres import DatabaseUnavailable, PostgresSessionStore
+from services.session.sqlite import SqliteSessionStore
 from services.session.store import SessionStore
 from stackctl.sample import SEGMENT
 
 
 def test_sqlite_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SESSION_DB", raising=False)
-    assert isinstance(make_store(), SessionStore)
+    assert isinstance(make_store(), SqliteSessionStore)
 
 
 def test_postgres_reads_its_url(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -61,7 +63,7 @@ def test_sqlite_connects_once_per_worker_thread_not_per_operation(
         return real_connect(*args, **kwargs)
 
     monkeypatch.setattr(sqlite_store.sqlite3, "connect", counting_connect)
-    store = SessionStore(tmp_path / "session.db")
+    store = SqliteSessionStore(tmp_path / "session.db")
 
     async def operations() -> int:
         await store.init()
@@ -81,3 +83,17 @@ def test_sqlite_connects_once_per_worker_thread_not_per_operation(
     done = asyncio.run(operations())
     assert len(connects) == len(set(connects)), f"a thread connected twice: {connects}"
     assert len(connects) < done / 10, f"{len(connects)} connects for {done} operations"
+
+
+def interface(cls: type) -> dict[str, inspect.Signature]:
+    return {name: inspect.signature(member, eval_str=True) for name, member in vars(cls).items()
+            if not name.startswith("_") and inspect.iscoroutinefunction(member)}
+
+
+@pytest.mark.parametrize("store", [SqliteSessionStore, PostgresSessionStore])
+def test_each_store_implements_the_session_store_protocol(store: type) -> None:
+    """store.py's Protocol is the whole contract api.py relies on: each store has every
+    method with the same parameters, and no public coroutine the Protocol does not name
+    (it would be one api.py cannot call through the Protocol)."""
+    assert interface(SessionStore), "the Protocol declares the store's methods"
+    assert interface(store) == interface(SessionStore)

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from services import scenarios
 from services.feedback.api import app as feedback_app
 from services.feedback.cues import CueSender
 from services.watch.api import app as watch_app
 from services.watch.client import PUBLISH_TIMEOUT_S, CuePublisher
+from services.watch.consumer import BUZZ_MS
 from stackctl.wait import wait_until
 from tests.support.rabbitmq import Broker
 
@@ -104,10 +104,10 @@ def test_a_cue_is_one_trace_from_the_segment_call_to_the_watch(stack, spans) -> 
                    and s.attributes.get("http.route") == "/evaluate"]
     assert producer.parent.span_id == evaluate.context.span_id
     assert producer.attributes["messaging.message.id"] == result["segment_id"]
-    # The buzz (handle_ms) happens inside the CONSUMER span. With queue.iterator() the
+    # The buzz (BUZZ_MS) happens inside the CONSUMER span. With queue.iterator() the
     # span would cover only the hand-over to the iterator, and the work would run in no
     # trace at all.
-    handle_ns = scenarios.get("slow_consumer").param("handle_ms") * 1e6
+    handle_ns = BUZZ_MS * 1e6
     assert consumer.end_time - consumer.start_time >= handle_ns, \
         "the consumer's work runs outside its CONSUMER span"
 
