@@ -249,7 +249,7 @@ class Load:
                     with ss.start_as_current_span("INSERT", kind=SpanKind.CLIENT):
                         pass
             with gw.start_as_current_span("POST", kind=SpanKind.CLIENT):
-                with fb.start_as_current_span("POST /assess", kind=SpanKind.SERVER) as s:
+                with fb.start_as_current_span("POST /evaluate", kind=SpanKind.SERVER) as s:
                     s.set_status(Status(StatusCode.OK))
             return format(root.get_span_context().trace_id, "032x")
 
