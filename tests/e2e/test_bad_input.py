@@ -34,9 +34,10 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     result = subprocess.run(
         [str(Path(sys.executable).parent / "schemathesis"), "run", f"{base}/openapi.json",
          "--checks", CHECKS, "--max-examples", "30", "--seed", "1", "--workers", "2",
-         # /admin included (.env turns it on): its scenario name is a free string, so
-         # generated calls get 404 or 422 and never flip a switch of the stack under test.
-         "--request-timeout", "10",
+         # Not /admin on the stack: schemathesis's stateful phase follows the list's names
+         # into PUT and switched error_injection on, failing every later test (CI run).
+         # tests/unit/test_admin.py fuzzes the admin API in process.
+         "--exclude-path-regex", "^/admin", "--request-timeout", "10",
          # The coverage phase crashes inside schemathesis 4.32 on Python 3.11 (an internal
          # SystemError, not a finding): examples, fuzzing and stateful phases run.
          "--phases", "examples,fuzzing,stateful",
