@@ -32,7 +32,7 @@ class NewSession(BaseModel):
 
 
 class Session(BaseModel):
-    session_id: str
+    session_id: str = Field(pattern=SESSION_ID_PATTERN)
     user_id: str
     mode: Mode
     status: SessionStatus
