@@ -81,7 +81,7 @@ def test_the_summary_links_to_each_segments_trace(
         assert response.status_code == 200, response.text
         segment_traces.append(response.headers["x-trace-id"])
     assert gateway.post(f"/api/sessions/{session_id}/end").status_code == 200
-    tags = f'{{"messaging.message_id": "summary-{session_id}"}}'
+    tags = f'{{"messaging.message.id": "summary-{session_id}"}}'
 
     def summary() -> Trace | None:
         found = jaeger.find_traces("watch", tags=tags, lookback="1h", limit=5)
@@ -105,8 +105,10 @@ class BuzzLoad:
     url: str
     workers: int = 4
     outcomes: list[tuple[float, int]] = field(default_factory=list)  # (seconds, status)
-    cues: dict[str, set[str]] = field(default_factory=dict)  # session -> segment ids
+    # (when the call answered, session, segment) for each segment that earned a cue
+    made: list[tuple[float, str, str]] = field(default_factory=list)
     trace_ids: list[str] = field(default_factory=list)
+    cue_trace_ids: list[str] = field(default_factory=list)  # the traces that reach the watch
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -139,8 +141,17 @@ class BuzzLoad:
                             self.trace_ids.append(response.headers["x-trace-id"])
                             body = response.json()
                             if body["feedback"] is not None:
-                                self.cues.setdefault(sid, set()).add(body["segment_id"])
+                                self.made.append((time.monotonic(), sid, body["segment_id"]))
+                                self.cue_trace_ids.append(response.headers["x-trace-id"])
                     time.sleep(0.05)
+
+    def cues(self, since: float = 0.0) -> dict[str, set[str]]:
+        """Session -> the segment ids whose cue was made at `since` or later."""
+        made: dict[str, set[str]] = {}
+        for at, sid, segment_id in self.made:
+            if at >= since:
+                made.setdefault(sid, set()).add(segment_id)
+        return made
 
 
 def _gaps_ms(jaeger: Jaeger, trace_ids: list[str]) -> list[float]:
@@ -160,7 +171,8 @@ def test_slow_consumer_signature_the_gap_grows_under_load(
     def run() -> list[float]:
         with BuzzLoad(endpoints.gateway, workers=6) as load:
             time.sleep(10)
-        ids = [t for i, t in enumerate(load.trace_ids) if i % 5 == 0]  # a sample
+        # A sample of the segments that earned a cue (the others never reach the watch).
+        ids = [t for i, t in enumerate(load.cue_trace_ids) if i % 5 == 0]
         return _gaps_ms(jaeger, [t for t in ids if t])
 
     fixed = run()
@@ -192,7 +204,9 @@ def _all_delivered_once(watch_url: str, made: dict[str, set[str]]) -> None:
     wait_until(done, "every cue made during the outage delivered", DELIVERY_DEADLINE_S, 1.0)
     for sid, ids in made.items():
         counts = Counter(_delivered(watch_url, sid))
-        assert set(counts) == ids, sid
+        # A superset for the watch's outage: a cue made just before it stopped may come
+        # again from the queue (unacknowledged) into the restarted watch's empty view.
+        assert ids <= set(counts), sid
         assert max(counts.values()) == 1, f"{sid}: delivered twice: {counts}"
 
 
@@ -200,10 +214,13 @@ def _all_delivered_once(watch_url: str, made: dict[str, set[str]]) -> None:
 def test_an_outage_loses_no_cue_and_slows_no_segment_call(endpoints: Endpoints,
                                                            part: str) -> None:
     """Broker down: feedback keeps each cue in its outbox and answers within its bound.
-    Watch down: the durable queue holds the cues. Either way every cue arrives after, once
-    (the watch delivers a segment id once)."""
+    Watch down: the durable queue holds the cues. Either way every cue made from the
+    outage on arrives after, once (the watch delivers a segment id once). A restarted
+    watch starts with an empty view (its delivered cues are kept in memory), so for the
+    watch only the cues made once it was stopped are counted."""
     with BuzzLoad(endpoints.gateway) as load:
         time.sleep(3)
+        stopped_at = time.monotonic()
         stop_service(part)
         try:
             time.sleep(OUTAGE_S)
@@ -214,5 +231,6 @@ def test_an_outage_loses_no_cue_and_slows_no_segment_call(endpoints: Endpoints,
     assert set(statuses) == {200}, statuses
     worst = max(seconds for seconds, _ in load.outcomes)
     assert worst < BUDGET_S, f"a segment call took {worst:.2f} s during the {part} outage"
-    assert sum(len(ids) for ids in load.cues.values()) > 20, "too few cues to count"
-    _all_delivered_once(endpoints.watch, load.cues)
+    made = load.cues(since=stopped_at if part == "watch" else 0.0)
+    assert sum(len(ids) for ids in made.values()) > 20, "too few cues to count"
+    _all_delivered_once(endpoints.watch, made)
