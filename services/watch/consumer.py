@@ -43,6 +43,8 @@ class CueConsumer:
         self.url = url
         self.cues = cues
         self._channel: AbstractChannel | None = None
+        self._queue: aio_pika.abc.AbstractQueue | None = None
+        self._consumer_tag: str | None = None
         self._task: asyncio.Task[None] | None = None
         self.last_error = "not connected yet"
 
@@ -71,10 +73,15 @@ class CueConsumer:
         return PREFETCH
 
     async def apply_prefetch(self) -> None:
-        """Tells the broker how many cues to hand out at once, now (prefetch() changed)."""
-        if self.consuming:
+        """Tells the broker how many cues to hand out at once, now (prefetch() changed).
+        RabbitMQ applies a channel's prefetch to the consumers started after it is set, so
+        the consumer is cancelled and started again (cues in hand are still acknowledged:
+        the channel stays open)."""
+        if self.consuming and self._queue is not None and self._consumer_tag is not None:
             assert self._channel is not None
+            await self._queue.cancel(self._consumer_tag)
             await self._channel.set_qos(prefetch_count=self.prefetch())
+            self._consumer_tag = await self._queue.consume(self.on_message)
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         async with message.process(requeue=True):
@@ -109,15 +116,15 @@ class CueConsumer:
                 channel = await connection.channel()
                 await channel.set_qos(prefetch_count=self.prefetch())
                 _, queue = await declare(channel)
-                await queue.consume(self.on_message)
-                self._channel = channel
+                self._consumer_tag = await queue.consume(self.on_message)
+                self._queue, self._channel = queue, channel
                 log.info("consuming %s from %s", queue.name, self.broker)
                 await lost(connection)
                 self.last_error = f"lost the connection to {self.broker}"
             except (TimeoutError, AMQPError, OSError) as exc:
                 self.last_error = f"lost {self.broker} ({type(exc).__name__})"
             finally:
-                self._channel = None
+                self._channel = self._queue = self._consumer_tag = None
                 try:
                     async with asyncio.timeout(CONNECT_TIMEOUT_S):
                         await connection.close()
