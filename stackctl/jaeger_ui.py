@@ -16,7 +16,9 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +27,9 @@ import httpx
 from playwright.sync_api import Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from stackctl import scenario
 from stackctl.jaeger import Jaeger
-from stackctl.sample import send
+from stackctl.sample import NEW_SESSION, SEGMENT, send
 from stackctl.settings import endpoints
 from stackctl.wait import wait_until
 
@@ -314,6 +317,74 @@ def screenshots(out: Path) -> list[Path]:
     return taken
 
 
+# --- the tour's pictures (docs/tour.md): each planted bottleneck switched on, the request
+# that shows it, and that request's trace page ---------------------------------------------
+
+def _session(client: httpx.Client, segments: int = 1) -> str:
+    sid = client.post("/api/sessions", json=dict(NEW_SESSION, user_id="tour")).json()["session_id"]
+    for _ in range(segments):
+        client.post(f"/api/sessions/{sid}/segments", json=SEGMENT).raise_for_status()
+    return sid
+
+
+def _slowest_of(client: httpx.Client, calls: int) -> str:
+    """`calls` segment calls at once, each in its own session: the slowest one's trace
+    (the one that waited for the others)."""
+    sessions = [_session(client, 0) for _ in range(calls)]
+
+    def call(sid: str) -> tuple[float, str]:
+        started = time.monotonic()
+        response = client.post(f"/api/sessions/{sid}/segments", json=SEGMENT)
+        return time.monotonic() - started, response.headers["x-trace-id"]
+
+    with ThreadPoolExecutor(max_workers=calls) as pool:
+        return max(pool.map(call, sessions))[1]
+
+
+def _segment_call(client: httpx.Client) -> str:
+    sid = _session(client, 0)
+    return client.post(f"/api/sessions/{sid}/segments", json=SEGMENT).headers["x-trace-id"]
+
+
+# name -> (switches to turn on with their parameters, the request that shows it)
+TOUR: dict[str, tuple[dict[str, dict], Callable[[httpx.Client], str]]] = {
+    "n_plus_one": ({"n_plus_one": {}}, lambda c: c.post(
+        f"/api/sessions/{_session(c, 4)}/end").headers["x-trace-id"]),
+    "sequential_fanout": ({"sequential_fanout": {}}, lambda c: c.get(
+        f"/api/sessions/{_session(c, 1)}").headers["x-trace-id"]),
+    "slow_query": ({"slow_query": {"seed_rows": 200000}}, _segment_call),
+    "pool_of_one": ({"pool_of_one": {"scorer_ms": 150}}, lambda c: _slowest_of(c, 4)),
+    "blocking_call": ({"blocking_call": {"block_ms": 150}}, lambda c: _slowest_of(c, 4)),
+    "retry_storm": ({"flaky_history": {"failure_rate": 0.7}, "retry_storm": {}},
+                    lambda c: _slowest_of(c, 4)),
+    "error_injection": ({"error_injection": {"rate": 1.0}}, _segment_call),
+}
+
+
+def tour_screenshots(out: Path) -> list[Path]:
+    """docs/img/tour-<name>.png: for each entry of TOUR, its switches on, its request,
+    the trace page of that request; every switch off again whatever happens."""
+    urls = endpoints()
+    jaeger = Jaeger(urls.jaeger)
+    taken = []
+    with httpx.Client(base_url=urls.gateway, timeout=30.0) as client, \
+            browser_page(TRACE_VIEWPORT) as page:
+        ui = JaegerUI(page, urls.jaeger)
+        for name, (switches, request) in TOUR.items():
+            try:
+                for switch_name, params in switches.items():
+                    scenario.switch(switch_name, True, params)
+                trace_id = request(client)
+            finally:
+                for switch_name in reversed(switches):
+                    scenario.switch(switch_name, False)
+            jaeger.wait_for_trace(trace_id, what=f"the {name} request's whole trace")
+            ui.trace(trace_id)
+            taken.append(ui.shot(out / f"tour-{name}.png"))
+            print(f"wrote {taken[-1]}", flush=True)
+    return taken
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stackctl.jaeger_ui", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -324,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for path in screenshots(args.out):
             print(f"wrote {path}")
+        tour_screenshots(args.out)
     except httpx.HTTPError as exc:
         print(f"the stack does not answer ({exc}): start it with `make up`", file=sys.stderr)
         return 1
