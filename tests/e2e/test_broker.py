@@ -176,7 +176,9 @@ def test_slow_consumer_signature_the_gap_grows_under_load(
         return _gaps_ms(jaeger, [t for t in ids if t])
 
     fixed = run()
-    scenario.switch("slow_consumer", True, {"handle_ms": 50})
+    # 100 ms a cue, one at a time: 10 cues/s, under what the workers make (~20/s), so
+    # the queue backs up (at 50 ms the two were level and the gap did not always grow).
+    scenario.switch("slow_consumer", True, {"handle_ms": 100})
     try:
         broken = run()
     finally:
