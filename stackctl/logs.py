@@ -40,6 +40,10 @@ SHOWN = {"_msg", "_time", "_stream", "_stream_id", "service.name", "severity_tex
          "trace_id", "span_id"}
 
 
+# Trace ids in one LogsQL query: 200 x ~36 bytes stays well under VictoriaLogs' default
+# -search.maxQueryLen (16384 bytes).
+TRACES_PER_QUERY = 200
+
 class LogStoreDown(RuntimeError):
     """VictoriaLogs did not answer (down, wrong port) or refused the query."""
 
@@ -117,13 +121,18 @@ class VictoriaLogs:
 
     def lines_per_trace(self, trace_ids: list[str], services: tuple[str, ...]) -> dict[str, int]:
         """How many lines each trace has from these services (traces with none left out):
-        one query, counted by VictoriaLogs (LogsQL stats)."""
-        ids = ",".join(trace_query(t).removeprefix("trace_id:") for t in trace_ids)
+        counted by VictoriaLogs (LogsQL stats), TRACES_PER_QUERY traces a query (its
+        -search.maxQueryLen is 16 KB: ~480 ids did not fit)."""
         names = ",".join(f'"{s}"' for s in services)
-        response = self._get("/select/logsql/query", query=f"trace_id:in({ids}) "
-                             f"service.name:in({names}) | stats by (trace_id) count() lines")
-        rows = [json.loads(line) for line in response.text.splitlines() if line.strip()]
-        return {row["trace_id"]: int(row["lines"]) for row in rows}
+        counts: dict[str, int] = {}
+        for start in range(0, len(trace_ids), TRACES_PER_QUERY):
+            ids = ",".join(trace_query(t).removeprefix("trace_id:")
+                           for t in trace_ids[start:start + TRACES_PER_QUERY])
+            response = self._get("/select/logsql/query", query=f"trace_id:in({ids}) "
+                                 f"service.name:in({names}) | stats by (trace_id) count() lines")
+            rows = [json.loads(line) for line in response.text.splitlines() if line.strip()]
+            counts.update({row["trace_id"]: int(row["lines"]) for row in rows})
+        return counts
 
     def trace_lines(self, trace_id: str) -> list[LogLine]:
         return [LogLine.parse(row) for row in self.query(trace_query(trace_id))]

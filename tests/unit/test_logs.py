@@ -284,3 +284,12 @@ def test_doctor_names_a_stopped_victorialogs() -> None:
     (down,) = doctor_for(url).logs_stored(deadline_s=1)
     assert not down.ok and down.what == f"VictoriaLogs does not answer at {url}/health"
     assert "queue on disk" in down.fix and "`make up`" in down.fix
+
+
+def test_many_traces_are_counted_however_long_the_list(victorialogs: VictoriaLogs) -> None:
+    """An outage test counts ~500 calls' traces: one query for all of them was longer than
+    VictoriaLogs' 16 KB query limit (a 400 in a compose CI run)."""
+    trace, _ = new_trace(victorialogs)
+    victorialogs.wait_for_trace_lines(trace, lambda seen: len(seen) >= 3, deadline_s=10)
+    others = [f"{n:032x}" for n in range(1, 600)]
+    assert victorialogs.lines_per_trace([*others, trace], ("gateway", "feedback")) == {trace: 3}
