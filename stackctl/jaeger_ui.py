@@ -378,7 +378,9 @@ def tour_screenshots(out: Path) -> list[Path]:
             finally:
                 for switch_name in reversed(switches):
                     scenario.switch(switch_name, False)
-            jaeger.wait_for_trace(trace_id, what=f"the {name} request's whole trace")
+            # Its root span is in, and the pipeline has settled (every span sent is in).
+            jaeger.wait_for_trace(trace_id, lambda t: any(s.parent_id is None for s in t.spans),
+                                  what=f"the {name} request's trace")
             ui.trace(trace_id)
             taken.append(ui.shot(out / f"tour-{name}.png"))
             print(f"wrote {taken[-1]}", flush=True)
