@@ -278,8 +278,9 @@ def run_builds(jobs: list[Job], env: dict[str, str], heartbeat_s: float = 30) ->
                 say(f"{job.name}: not installed (lines above); the rest goes on")
         if running and time.monotonic() - last_beat >= heartbeat_s:
             last_beat = time.monotonic()
-            say("still building: " + ", ".join(
-                f"{j.name} ({time.monotonic() - j.started:.0f} s)" for j in running))
+            # All started together: one elapsed time, so the line fits 80 columns.
+            say(f"{time.monotonic() - jobs[0].started:.0f} s, still building: "
+                + ", ".join(j.name for j in running))
     return status
 
 
