@@ -6,8 +6,8 @@
   the same answer on every machine.
 - What actionlint cannot know, from the facts of GitHub's ubuntu-24.04 runners: the runner
   user is not root, so .ci/run's apt goes through sudo; Ubuntu 24.04 packages PostgreSQL 16
-  only, so the job adds PostgreSQL's apt repository for the major .env pins; a clone has no
-  ../shared; the compose path .ci/run leaves to another job is run by that job.
+  only, so the job adds PostgreSQL's apt repository for the major .env pins; a clone has
+  nothing outside its own folder; the compose path .ci/run leaves to another job is run by that job.
 Each check is shown failing on a broken copy (docs/reliability.md); the linter's own
 broken copies are tests below.
 """
@@ -112,21 +112,26 @@ def test_the_pinned_postgres_major_has_an_apt_source_on_ubuntu() -> None:
         f"Ubuntu 24.04 does not package, and no step before it adds PostgreSQL's repository")
 
 
-def test_nothing_a_clone_runs_needs_shared() -> None:
-    """A clone on GitHub has no ../shared: the workflow names none, and .ci/run reads its
-    one optional file there (the vendored Jaeger UI source) only after checking it exists."""
+# A path that leaves the checkout (`../<name>`): a clone on GitHub has nothing there.
+OUTSIDE = re.compile(r"(?<![\w/.])\.\./\w")
+
+
+def test_nothing_a_clone_runs_needs_a_file_outside_it() -> None:
+    """The workflow names no path outside the checkout, and .ci/run reads its one optional
+    file there (the vendored Jaeger UI source of this machine's CI) only after checking it
+    exists."""
     for path in WORKFLOWS:
-        assert "../shared" not in path.read_text(), path
+        assert not OUTSIDE.search(path.read_text()), path
     text = CI_RUN.read_text()
     code = [line.split("#")[0] for line in text.splitlines()]
-    assignments = [line for line in code if "../shared" in line]
-    assert all(re.match(r"\s*\w+=\"\.\./shared/", line) for line in assignments), assignments
+    assignments = [line for line in code if OUTSIDE.search(line)]
+    assert all(re.match(r"\s*\w+=\"\.\./\w", line) for line in assignments), assignments
     for line in assignments:
         var = line.split("=")[0].strip()
         uses = [i for i, c in enumerate(code) if f"${var}" in c or f"${{{var}}}" in c]
         guard = next((i for i, c in enumerate(code) if f'-f "${var}"' in c), None)
         assert guard is not None and all(i >= guard for i in uses), (
-            f".ci/run uses ${var} (../shared) without checking the file exists first")
+            f".ci/run uses ${var} (outside the checkout) without checking it exists first")
 
 
 def test_the_compose_path_left_to_another_job_is_run_there() -> None:
