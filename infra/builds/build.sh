@@ -27,21 +27,29 @@ need_go() {
     || fail "Go is not installed; building $1 needs go >= 1.26 (https://go.dev/dl/)"
 }
 
-build_jaeger() {
-  local bin=".tools/jaeger-${JAEGER_VERSION}/jaeger"
-  # One source of truth: the version in .env must be the one the Go module pins.
-  grep -qE "github.com/jaegertracing/jaeger ${JAEGER_GO_MODULE_VERSION}( |$)" infra/builds/jaeger/go.mod \
-    || fail "infra/builds/jaeger/go.mod does not pin jaeger ${JAEGER_GO_MODULE_VERSION} (.env JAEGER_GO_MODULE_VERSION)"
-  if [ -x "$bin" ]; then say "jaeger ${JAEGER_VERSION}: already built ($bin)"; return; fi
-  need_go jaeger
-  say "building jaeger ${JAEGER_VERSION} (module ${JAEGER_GO_MODULE_VERSION}); first time takes ~5 min"
+# go_tool NAME VERSION MODULE MODULE_VERSION PACKAGE X_FLAGS: .tools/NAME-VERSION/NAME built
+# once, static (no cgo, as the projects' releases are), from our module
+# infra/builds/NAME, which must pin MODULE at MODULE_VERSION (.env is the one source of
+# truth: a drifted go.mod is refused). X_FLAGS: the -X stamps of its release build.
+go_tool() {
+  local name=$1 version=$2 module=$3 module_version=$4 package=$5 stamps=$6
+  local bin=".tools/${name}-${version}/${name}" mod="infra/builds/${name}/go.mod"
+  grep -qE "${module} ${module_version}( |$)" "$mod" \
+    || fail "$mod does not pin ${module} ${module_version} (.env)"
+  if [ -x "$bin" ]; then say "${name} ${version}: already built ($bin)"; return; fi
+  need_go "$name"
+  say "building ${name} ${version} from ${module} ${module_version}"
   local start=$SECONDS
-  # Static (no cgo) and with the version `jaeger version` prints, as Jaeger's release
-  # build makes it.
-  CGO_ENABLED=0 go -C infra/builds/jaeger build -trimpath -ldflags="-s -w \
-    -X github.com/jaegertracing/jaeger/internal/version.latestVersion=v${JAEGER_VERSION}" \
-    -o "$PWD/$bin" github.com/jaegertracing/jaeger/cmd/jaeger
-  say "jaeger built in $((SECONDS - start)) s"
+  CGO_ENABLED=0 go -C "infra/builds/${name}" build -trimpath -ldflags="-s -w ${stamps}" \
+    -o "$PWD/$bin" "$package"
+  say "${name} built in $((SECONDS - start)) s"
+}
+
+build_jaeger() {
+  # The version `jaeger version` prints, as Jaeger's release build stamps it.
+  go_tool jaeger "$JAEGER_VERSION" github.com/jaegertracing/jaeger "$JAEGER_GO_MODULE_VERSION" \
+    github.com/jaegertracing/jaeger/cmd/jaeger \
+    "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v${JAEGER_VERSION}"
 }
 
 build_otelcol() {
@@ -69,54 +77,28 @@ build_otelcol() {
 }
 
 build_helm() {
-  local bin=".tools/helm-${HELM_VERSION}/helm"
-  grep -qE "helm.sh/helm/v4 v${HELM_VERSION}( |$)" infra/builds/helm/go.mod \
-    || fail "infra/builds/helm/go.mod does not pin helm v${HELM_VERSION} (.env HELM_VERSION)"
-  if [ -x "$bin" ]; then say "helm ${HELM_VERSION}: already built ($bin)"; return; fi
-  need_go helm
-  say "building helm ${HELM_VERSION}; first time takes ~2 min"
-  local start=$SECONDS
   # The version stamp `helm version` prints, as Helm's own release build sets it (a plain
   # `go build` leaves it empty). Helm 4 reads the Kubernetes release it assumes without
   # --kube-version from its client-go module's version in the binary's build info.
-  CGO_ENABLED=0 go -C infra/builds/helm build -trimpath -ldflags="-s -w \
-    -X helm.sh/helm/v4/internal/version.version=v${HELM_VERSION} \
-    -X helm.sh/helm/v4/internal/version.metadata=" \
-    -o "$PWD/$bin" helm.sh/helm/v4/cmd/helm
-  say "helm built in $((SECONDS - start)) s"
+  go_tool helm "$HELM_VERSION" helm.sh/helm/v4 "v${HELM_VERSION}" helm.sh/helm/v4/cmd/helm \
+    "-X helm.sh/helm/v4/internal/version.version=v${HELM_VERSION} -X helm.sh/helm/v4/internal/version.metadata="
 }
 
 build_actionlint() {
-  local bin=".tools/actionlint-${ACTIONLINT_VERSION}/actionlint"
-  grep -qE "github.com/rhysd/actionlint v${ACTIONLINT_VERSION}( |$)" infra/builds/actionlint/go.mod \
-    || fail "infra/builds/actionlint/go.mod does not pin actionlint v${ACTIONLINT_VERSION} (.env ACTIONLINT_VERSION)"
-  if [ -x "$bin" ]; then say "actionlint ${ACTIONLINT_VERSION}: already built ($bin)"; return; fi
-  need_go actionlint
-  say "building actionlint ${ACTIONLINT_VERSION}"
-  local start=$SECONDS
   # The version `actionlint -version` prints: built as a dependency of our module, its
   # build info would name our module's version ("(devel)") instead.
-  CGO_ENABLED=0 go -C infra/builds/actionlint build -trimpath -ldflags="-s -w \
-    -X github.com/rhysd/actionlint.version=v${ACTIONLINT_VERSION}" \
-    -o "$PWD/$bin" github.com/rhysd/actionlint/cmd/actionlint
-  say "actionlint built in $((SECONDS - start)) s"
+  go_tool actionlint "$ACTIONLINT_VERSION" github.com/rhysd/actionlint "v${ACTIONLINT_VERSION}" \
+    github.com/rhysd/actionlint/cmd/actionlint \
+    "-X github.com/rhysd/actionlint.version=v${ACTIONLINT_VERSION}"
 }
 
 build_victorialogs() {
-  local bin=".tools/victorialogs-${VICTORIALOGS_VERSION}/victorialogs"
-  grep -qE "github.com/VictoriaMetrics/VictoriaLogs v${VICTORIALOGS_VERSION}( |$)" infra/builds/victorialogs/go.mod \
-    || fail "infra/builds/victorialogs/go.mod does not pin VictoriaLogs v${VICTORIALOGS_VERSION} (.env VICTORIALOGS_VERSION)"
-  if [ -x "$bin" ]; then say "victorialogs ${VICTORIALOGS_VERSION}: already built ($bin)"; return; fi
-  need_go victorialogs
-  say "building victorialogs ${VICTORIALOGS_VERSION}; first time takes ~2 min"
-  local start=$SECONDS
-  # Static (no cgo: zstd in pure Go instead of the C library; the arm64 and darwin
-  # releases are built so too), with the version its /metrics and -version print, as
-  # its release build stamps it.
-  CGO_ENABLED=0 go -C infra/builds/victorialogs build -trimpath -ldflags="-s -w \
-    -X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-logs-v${VICTORIALOGS_VERSION}" \
-    -o "$PWD/$bin" github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs
-  say "victorialogs built in $((SECONDS - start)) s"
+  # zstd in pure Go instead of the C library (no cgo; the arm64 and darwin releases are
+  # built so too), and the version its /metrics and -version print, as its release build
+  # stamps it.
+  go_tool victorialogs "$VICTORIALOGS_VERSION" github.com/VictoriaMetrics/VictoriaLogs \
+    "v${VICTORIALOGS_VERSION}" github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs \
+    "-X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-logs-v${VICTORIALOGS_VERSION}"
 }
 
 [ $# -gt 0 ] || set -- jaeger otelcol helm actionlint victorialogs
