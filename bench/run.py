@@ -52,7 +52,7 @@ from stackctl.jaeger import Jaeger
 from stackctl.local import Processes, Program, compose_model, rss_mb, supervisorctl, to_local
 from stackctl.sample import CALM_SEGMENT, NEW_SESSION
 from stackctl.settings import ROOT, endpoints, setting
-from stackctl.topology import BACKEND, SERVICES
+from stackctl.topology import BACKEND, BROKER, SERVICES, WATCH
 from stackctl.wait import WaitTimeout, wait_until
 
 BIN = Path(sys.executable).parent
@@ -185,8 +185,10 @@ def stack_pids(names: tuple[str, ...]) -> dict[str, int]:
 
 
 def infra_rss() -> dict[str, float]:
+    """Every process local mode runs by default: the backend, Prometheus, the broker and
+    the services (the watch among them: it consumes the loaded copies' cues)."""
     return {name: rss_mb(pid) for name, pid in
-            stack_pids((*BACKEND, "prometheus", *SERVICES)).items()}
+            stack_pids((*BACKEND, "prometheus", BROKER, *SERVICES, WATCH)).items()}
 
 
 # --- load -----------------------------------------------------------------------------------

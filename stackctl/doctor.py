@@ -34,7 +34,7 @@ from stackctl.logs import LogStoreDown, VictoriaLogs
 from stackctl.ports import holder
 from stackctl.sample import NEW_SESSION, SEGMENT
 from stackctl.settings import ROOT, Endpoints, endpoints, setting
-from stackctl.topology import PUBLIC, SERVICES, WATCH
+from stackctl.topology import BROKER, PUBLIC, SERVICES, WATCH
 from stackctl.wait import WaitTimeout, wait_until
 
 TIMEOUT = httpx.Timeout(3.0)
@@ -286,7 +286,7 @@ class Doctor:
         problem = amqp_problem(host, port)
         if problem is None:
             return Result(True, f"RabbitMQ answers AMQP on {host}:{port}")
-        if compose_says_healthy("rabbitmq"):
+        if compose_says_healthy(BROKER):
             return Result(True, "RabbitMQ is healthy (docker compose healthcheck; its AMQP "
                                 "port is internal, not published)")
         return Result(False, f"RabbitMQ does not answer AMQP on {host}:{port}: {problem}",

@@ -20,6 +20,7 @@ PUBLIC = ("gateway",)
 # is published too (the watch app's stream), and tools reach it directly.
 BROKER_EDGES = (("feedback", "watch"),)
 WATCH = "watch"
+BROKER = "rabbitmq"  # the broker, as the compose services name it
 
 
 def reached_from(service: str) -> set[str]:
