@@ -10,6 +10,7 @@ import pytest
 from bench import run as bench
 from stackctl import local
 
+
 def test_the_footprint_counts_every_process_of_the_stack(
         monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[str] = []
