@@ -1,7 +1,8 @@
 """Checks that compose and local mode describe the same stack (run by test_drift.py, beside it).
 
-Local mode is *derived* from the compose model, so the two cannot disagree on a command
-or an environment variable. What can still drift is everything around that derivation:
+Local mode is *derived* from the compose model; what the derivation must produce is held
+to a table written by hand (test_drift.py's LOCAL_MODE), not to the mapping itself. What
+can still drift is everything around that derivation:
 
 - a config file reads `${env:NAME}` that the compose service does not set: the file's
   default then applies silently, and compose and local differ from what .env says;

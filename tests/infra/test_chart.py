@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections import defaultdict
@@ -60,17 +61,6 @@ def render(values: str, chart: Path = CHART, *args: str) -> list[dict]:
                   *VALUES[values], *args)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-
-
-def values_of(values: str) -> dict:
-    """values.yaml with the values file of `values` over it (maps merge, lists replace)."""
-    def merge(base: dict, over: dict) -> dict:
-        return {**base, **{k: merge(base[k], v) if isinstance(v, dict) and isinstance(
-            base.get(k), dict) else v for k, v in over.items()}}
-    merged = yaml.safe_load((CHART / "values.yaml").read_text())
-    for name in VALUES[values][1::2]:
-        merged = merge(merged, yaml.safe_load(Path(name).read_text()))
-    return merged
 
 
 @pytest.fixture(scope="module", params=sorted(VALUES))
@@ -236,23 +226,221 @@ def test_versions_and_ports_are_the_ones_in_env(default: list[dict]) -> None:
     assert str(sampling["percent"]) == ENV["TAIL_SAMPLING_PERCENT"]
 
 
-def test_collector_configs_are_the_repositorys_files(default: list[dict]) -> None:
-    agent = find(default, "ConfigMap", "otel-agent")["data"]
-    tail = find(default, "ConfigMap", "otel-tail")["data"]
-    for name, text in {**agent, **tail}.items():
-        # files/collector/ holds symbolic links into infra/collector/, nothing else.
-        source = (CHART / "files/collector" / name).resolve()
-        assert source.is_relative_to(ROOT / "infra/collector"), source
-        assert text.strip() == source.read_text().strip(), name
+ENV_REF = re.compile(r"\$\{env:([A-Z0-9_]+)(?::-([^}]*))?\}")
 
 
-def test_jaeger_ui_uses_the_repositorys_ui_config(default: list[dict]) -> None:
-    ui_config = ROOT / "infra/jaeger/ui-config.json"
-    if not ui_config.exists():
-        pytest.skip("infra/jaeger/ui-config.json does not exist yet")
-    data = find(default, "ConfigMap", "jaeger")["data"]
-    assert data["ui-config.json"].strip() == ui_config.read_text().strip()
+def collector_config(objects: list[dict], tier: str) -> tuple[dict, list[str]]:
+    """The configuration a collector tier runs, as the collector reads it: the rendered
+    ConfigMap's files in the order of the container's --config arguments, merged (maps
+    merge, lists and scalars replace), each ${env:NAME:-default} filled from the rendered
+    container's environment (a downward-API value as `<its fieldPath>`). With the
+    variables read that the container does not set and the file gives no default for."""
+    kind = "DaemonSet" if tier == "otel-agent" else "Deployment"
+    container = find(objects, kind, tier)["spec"]["template"]["spec"]["containers"][0]
+    env = {k: v if isinstance(v, str) else f"<{v['fieldRef']['fieldPath']}>"
+           for k, v in container_env(container).items()}
+    data = find(objects, "ConfigMap", tier)["data"]
+    args = container["args"]
+    files = [args[i + 1].removeprefix("/etc/otelcol/") for i, arg in enumerate(args)
+             if arg == "--config"]
+    unset: list[str] = []
+
+    def fill(match: re.Match) -> str:
+        name, default = match[1], match[2]
+        if name not in env and default is None:
+            unset.append(f"{tier}: its configuration reads ${{env:{name}}}, which the "
+                         "container does not set")
+        return env.get(name, default or "")
+
+    def expand(node):
+        if isinstance(node, dict):
+            return {k: expand(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [expand(v) for v in node]
+        return ENV_REF.sub(fill, node) if isinstance(node, str) else node
+
+    def merge(base, over):
+        if isinstance(base, dict) and isinstance(over, dict):
+            return {**base, **{k: merge(base.get(k), v) for k, v in over.items()}}
+        return over
+
+    config: dict = {}
+    for name in files:
+        config = merge(config, yaml.safe_load(data[name]))
+    return expand(config), unset
+
+
+# What each collector tier must do in the cluster, written out by hand (docs/production.md,
+# "Collector tiers" and "Security"; infra/collector/config.yaml's header), not read from
+# the files the ConfigMaps are rendered from. Names are those of release "ht".
+AGENT_PIPELINES = {"traces": ["load_balancing/traces"], "logs": ["load_balancing/traces"],
+                   "metrics": ["load_balancing/metrics"]}
+TAIL_PIPELINES = {"traces": ["otlp_grpc/jaeger"],
+                  "traces/all-spans-for-metrics": ["span_metrics"],
+                  "metrics": ["prometheus"], "logs": ["otlp_http/victorialogs"]}
+TAIL_POLICIES = ["keep-errors", "keep-slow", "keep-helm-test", "share-of-the-rest"]
+# The share of the other traces each values file keeps (values-production.yaml: 5 %).
+TAIL_PERCENT = {"default": "10", "production": "5"}
+# Attribute keys the redaction processor must drop, and ones it must leave.
+REDACTED = ["speech", "user.speech.text", "transcript", "segment.text",
+            "http.request.body", "http.response.body"]
+KEPT = ["http.route", "session.id", "http.request.method", "haptitalk.pattern"]
+
+
+def collector_problems(objects: list[dict], values: str) -> list[str]:
+    problems: list[str] = []
+
+    def expect(what: str, got, want) -> None:
+        if got != want:
+            problems.append(f"{what}: {got!r}, expected {want!r}")
+
+    agent, unset = collector_config(objects, "otel-agent")
+    tail, unset_tail = collector_config(objects, "otel-tail")
+    problems += unset + unset_tail
+    for tier, config, pipelines in (("otel-agent", agent, AGENT_PIPELINES),
+                                    ("otel-tail", tail, TAIL_PIPELINES)):
+        got = config["service"]["pipelines"]
+        expect(f"{tier}: pipelines", sorted(got), sorted(pipelines))
+        for name, exporters in pipelines.items():
+            pipeline = got.get(name, {})
+            expect(f"{tier}: {name} exports to", pipeline.get("exporters"), exporters)
+            # First: refuse data (the SDKs retry) rather than be OOM-killed.
+            expect(f"{tier}: {name}'s first processor", pipeline.get("processors", [None])[0],
+                   "memory_limiter")
+        otlp = config["receivers"]["otlp"]["protocols"]
+        expect(f"{tier}: OTLP gRPC listens on", otlp["grpc"]["endpoint"], "0.0.0.0:4317")
+        expect(f"{tier}: OTLP HTTP listens on", otlp["http"]["endpoint"], "0.0.0.0:4318")
+
+    # The agents: every span of a trace (and its logs) to one tail replica, found through
+    # the tail tier's headless Service.
+    for exporter, key in (("load_balancing/traces", "traceID"),
+                          ("load_balancing/metrics", "resource")):
+        lb = agent["exporters"][exporter]
+        expect(f"otel-agent: {exporter} routes by", lb["routing_key"], key)
+        expect(f"otel-agent: {exporter} resolves", lb["resolver"]["dns"]["hostname"],
+               "ht-haptitalk-otel-tail")
+        expect(f"otel-agent: {exporter} sends to port", lb["resolver"]["dns"]["port"], "4317")
+
+    # The tail tier: redacted, sampled, to the in-cluster Jaeger and VictoriaLogs.
+    pipelines = tail["service"]["pipelines"]
+    for name in ("traces", "logs"):
+        processors = pipelines.get(name, {}).get("processors", [])
+        if "redaction/speech" not in processors:
+            problems.append(f"otel-tail: the {name} pipeline does not redact "
+                            f"(processors {processors})")
+    traces = pipelines.get("traces", {}).get("processors", [])
+    if not ("redaction/speech" in traces and "tail_sampling" in traces
+            and traces.index("redaction/speech") < traces.index("tail_sampling")):
+        problems.append(f"otel-tail: traces are not redacted before tail sampling ({traces})")
+    if "tail_sampling" in pipelines.get("traces/all-spans-for-metrics", {}).get(
+            "processors", []):
+        problems.append("otel-tail: span metrics see sampled spans only")
+    blocked = tail["processors"]["redaction/speech"]["blocked_key_patterns"]
+    for key in REDACTED:
+        if not any(re.search(p, key) for p in blocked):
+            problems.append(f"otel-tail: attribute {key} is not redacted ({blocked})")
+    for key in KEPT:
+        if any(re.search(p, key) for p in blocked):
+            problems.append(f"otel-tail: attribute {key} is redacted ({blocked})")
+    exporters = tail["exporters"]
+    expect("otel-tail: spans go to", exporters["otlp_grpc/jaeger"]["endpoint"],
+           "ht-haptitalk-jaeger-collector:4317")
+    expect("otel-tail: log records go to",
+           exporters["otlp_http/victorialogs"]["logs_endpoint"],
+           "http://ht-haptitalk-victorialogs:9428/insert/opentelemetry/v1/logs")
+    for name in ("otlp_grpc/jaeger", "otlp_http/victorialogs"):
+        # In memory: a scaled-down replica sends what it holds before it exits.
+        expect(f"otel-tail: {name}'s queue storage",
+               exporters[name]["sending_queue"].get("storage"), None)
+        expect(f"otel-tail: {name} retries", exporters[name]["retry_on_failure"]["enabled"],
+               True)
+    own = tail["service"]["telemetry"]["traces"]["processors"][0]["batch"]["exporter"]["otlp"]
+    expect("otel-tail: its own traces go to", own["endpoint"],
+           "http://ht-haptitalk-jaeger-collector:4317")
+    policies = tail["processors"]["tail_sampling"]["policies"]
+    expect("otel-tail: tail-sampling policies", [p["name"] for p in policies], TAIL_POLICIES)
+    by_name = {p["name"]: p for p in policies}
+    if set(by_name) == set(TAIL_POLICIES):
+        expect("otel-tail: keep-errors keeps",
+               by_name["keep-errors"]["status_code"]["status_codes"], ["ERROR"])
+        expect("otel-tail: keep-slow keeps traces slower than (ms)",
+               str(by_name["keep-slow"]["latency"]["threshold_ms"]), "500")
+        expect("otel-tail: keep-helm-test keeps",
+               by_name["keep-helm-test"]["string_attribute"],
+               {"key": "synthetic_request", "values": ["helm-test"]})
+        expect("otel-tail: share of the rest (%)",
+               str(by_name["share-of-the-rest"]["probabilistic"]["sampling_percentage"]),
+               TAIL_PERCENT[values])
+    environment = {a["key"]: a["value"] for a in
+                   tail["processors"]["resource/environment"]["attributes"]}
+    expect("otel-tail: deployment.environment.name", environment.get(
+        "deployment.environment.name"), "production")
+    replica = {a["key"]: a["value"] for a in tail["processors"]["resource/replica"]["attributes"]}
+    expect("otel-tail: collector.tail.replica", replica.get("collector.tail.replica"),
+           "<metadata.name>")
+    return problems
+
+
+@pytest.mark.parametrize("values", sorted(VALUES))
+def test_collector_tiers_do_what_production_md_says(values: str) -> None:
+    assert (problems := collector_problems(render(values), values)) == [], "\n".join(problems)
+
+
+def test_the_chart_ships_the_repositorys_collector_files() -> None:
+    """files/collector/ holds symbolic links into infra/collector/, nothing else: the
+    cluster runs the files local mode and `make test-scale` run, not copies."""
+    for path in sorted((CHART / "files/collector").iterdir()):
+        assert path.is_symlink(), f"{path.relative_to(ROOT)} is a copy, not a link"
+        assert path.resolve().is_relative_to(ROOT / "infra/collector"), path.resolve()
+
+
+@pytest.mark.parametrize(("broken", "file", "old", "new", "expected"), [
+    ("spans sent to the Jaeger UI's Service", "templates/collector-tail.yaml",
+     '"component" "jaeger-collector") }}:{{ .Values.jaeger.ports.otlpGrpc }}',
+     '"component" "jaeger") }}:{{ .Values.jaeger.ports.otlpGrpc }}',
+     "otel-tail: spans go to: 'ht-haptitalk-jaeger:4317', expected "
+     "'ht-haptitalk-jaeger-collector:4317'"),
+    ("the tail tier's traces not redacted", "files/collector/tail.yaml",
+     "resource/replica, redaction/speech,", "resource/replica,",
+     "otel-tail: the traces pipeline does not redact"),
+    ("a sampling share moved in values.yaml", "values.yaml", "      percent: 10",
+     "      percent: 50", "otel-tail: share of the rest (%): '50', expected '10'"),
+])
+def test_collector_check_fails_on_a_broken_chart(tmp_path: Path, broken: str, file: str,
+                                                 old: str, new: str, expected: str) -> None:
+    """collector_problems on a copy of the chart (the symbolic links copied as files) with
+    one thing broken."""
+    chart = tmp_path / "haptitalk"
+    shutil.copytree(CHART, chart)
+    text = (chart / file).read_text()
+    assert old in text, f"{file} no longer has {old!r}: update this broken copy"
+    (chart / file).write_text(text.replace(old, new, 1))
+    problems = collector_problems(render("default", chart), "default")
+    assert any(p.startswith(expected) for p in problems), (broken, problems)
+
+
+def test_jaeger_ui_shows_the_monitor_tab_and_the_logs_link(default: list[dict]) -> None:
+    """The UI configuration Jaeger reads in the cluster, against what docs/logs.md and
+    docs/production.md promise (not against the file it is rendered from): the Monitor and
+    System Architecture tabs on, the trace page's "Logs for this trace" link to VictoriaLogs'
+    UI at victorialogs.publicUrl (by default a port-forward on localhost:9428)."""
+    config_map = find(default, "ConfigMap", "jaeger")
+    data = config_map["data"]
     assert "config_file: /etc/jaeger/ui-config.json" in data["config.yaml"]
+    spec = find(default, "Deployment", "jaeger")["spec"]["template"]["spec"]
+    mounted = {v["name"] for v in spec["volumes"]
+               if v.get("configMap", {}).get("name") == config_map["metadata"]["name"]}
+    assert any(m["mountPath"] == "/etc/jaeger" and m["name"] in mounted
+               for m in spec["containers"][0]["volumeMounts"]), "the ConfigMap is not /etc/jaeger"
+    ui = json.loads(data["ui-config.json"])
+    assert ui["monitor"]["menuEnabled"] is True, ui["monitor"]
+    assert ui["dependencies"]["menuEnabled"] is True, ui["dependencies"]
+    (link,) = ui["linkPatterns"]
+    assert (link["type"], link["text"]) == ("traces", "Logs for this trace"), link
+    assert link["url"].startswith(
+        "http://localhost:9428/select/vmui/#/?query=trace_id%3A%22#{traceID}%22"), link["url"]
+    menu = {item["label"]: item["url"] for group in ui["menu"] for item in group["items"]}
+    assert menu.get("Logs (VictoriaLogs)") == "http://localhost:9428/select/vmui/", menu
 
 
 def test_the_logs_link_leads_where_victorialogs_is_reached() -> None:
@@ -414,40 +602,44 @@ def reachable(objects: list[dict]) -> dict[tuple[str, int | str], set[str]]:
     return dict(found)
 
 
+# Who may open a connection to which port of which pod, written out by hand from
+# docs/production.md (Security) and stackctl/topology.py: the calls gateway -> session,
+# gateway -> feedback, feedback -> session (EDGES), feedback and the watch to RabbitMQ
+# (BROKER_EDGES), the gateway, the watch's stream and the Jaeger UI public; the services'
+# OTLP to their node's agent, the agents' to the tail tier, the tail tier's to Jaeger and
+# VictoriaLogs; PostgreSQL for session. Not read from the values file under test: a value
+# that opens a port moves the rendered policies, not this table. The ports are .env's
+# (test_versions_and_ports_are_the_ones_in_env holds values.yaml to them).
+SERVICES_SENDING_OTLP = {"gateway", "session", "feedback", "watch"}
+MONITORING = json.dumps({"namespaceSelector": {"matchLabels": {
+    "kubernetes.io/metadata.name": "monitoring"}}}, sort_keys=True)
+HOPS: dict[tuple[str, int | str], set[str]] = {
+    ("gateway", 8000): {"anyone"},
+    ("watch", 8003): {"anyone"},
+    ("jaeger", 16686): {"anyone"},
+    ("session", 8001): {"gateway", "feedback"},
+    ("feedback", 8002): {"gateway"},
+    ("rabbitmq", 5673): {"feedback", "watch"},
+    ("otel-agent", 4317): SERVICES_SENDING_OTLP,
+    ("otel-agent", 4318): SERVICES_SENDING_OTLP,
+    ("otel-tail", 4317): {"otel-agent"},
+    ("jaeger", 4317): {"otel-tail"},
+    ("victorialogs", 9428): {"otel-tail"},
+}
+PROMISED_HOPS = {
+    "default": {**HOPS, ("postgresql", 5432): {"session"}},
+    # values-production.yaml: a managed PostgreSQL (none in the chart), and the collectors'
+    # and Jaeger's metrics ports (8888 their own, 8889 span metrics) for the Prometheus of
+    # the `monitoring` namespace (networkPolicy.metricsFrom).
+    "production": {**HOPS, **{(component, port): {MONITORING}
+                              for component in ("otel-agent", "otel-tail", "jaeger")
+                              for port in (8888, 8889)}},
+}
+
+
 def promised_hops(values: str) -> dict[tuple[str, int | str], set[str]]:
-    """docs/production.md, Security: from anywhere only the gateway's port and the Jaeger
-    UI's; session from gateway and feedback; feedback from the gateway; the agents' OTLP
-    ports from the services (and networkPolicy.otlpFrom); the tail tier's OTLP port from
-    the agents only; Jaeger's OTLP port from the tail tier only; PostgreSQL from session
-    only; VictoriaLogs from the tail tier (and victorialogs.uiFrom); the metrics ports from
-    networkPolicy.metricsFrom."""
-    v = values_of(values)
-    others = lambda peers: {json.dumps(p, sort_keys=True) for p in peers}  # noqa: E731
-    services = {"gateway", "session", "feedback", "watch"}
-    hops = {
-        ("gateway", int(ENV["GATEWAY_PORT"])): {"anyone"},
-        ("jaeger", int(ENV["JAEGER_UI_PORT"])): {"anyone"},
-        ("session", int(ENV["SESSION_PORT"])): {"gateway", "feedback"},
-        ("feedback", int(ENV["FEEDBACK_PORT"])): {"gateway"},
-        ("watch", int(ENV["WATCH_PORT"])): {"anyone"},
-        ("otel-tail", int(ENV["OTLP_GRPC_PORT"])): {"otel-agent"},
-        ("jaeger", v["jaeger"]["ports"]["otlpGrpc"]): {"otel-tail"},
-        ("victorialogs", v["victorialogs"]["port"]): {"otel-tail"} | others(
-            v["victorialogs"]["uiFrom"]),
-    }
-    for port in (ENV["OTLP_GRPC_PORT"], ENV["OTLP_HTTP_PORT"]):
-        hops[("otel-agent", int(port))] = services | others(v["networkPolicy"]["otlpFrom"])
-    if v["broker"]["enabled"]:
-        hops[("rabbitmq", int(ENV["RABBITMQ_PORT"]))] = {"feedback", "watch"}
-    if v["postgresql"]["enabled"]:
-        hops[("postgresql", 5432)] = {"session"}
-    metrics_from = others(v["networkPolicy"]["metricsFrom"])
-    if metrics_from:
-        for component in ("otel-agent", "otel-tail", "jaeger"):
-            for port in (v["collector"]["ports"]["prometheus"],
-                         v["collector"]["ports"]["telemetry"], v["jaeger"]["ports"]["telemetry"]):
-                hops.setdefault((component, port), set()).update(metrics_from)
-    return hops
+    """PROMISED_HOPS for the values file `values` (docs/production.md, Security)."""
+    return PROMISED_HOPS[values]
 
 
 def hop_differences(objects: list[dict], values: str) -> dict:
@@ -458,7 +650,11 @@ def hop_differences(objects: list[dict], values: str) -> dict:
 
 @pytest.mark.parametrize("values", sorted(VALUES))
 def test_each_hop_is_open_to_its_callers_only(values: str) -> None:
-    assert hop_differences(render(values), values) == {}
+    differences = hop_differences(render(values), values)
+    assert differences == {}, "\n".join(
+        f"{component}:{port} open to {sorted(d['rendered'] or [])}, promised to "
+        f"{sorted(d['promised'] or [])}"
+        for (component, port), d in sorted(differences.items(), key=str))
 
 
 POLICIES = "templates/networkpolicies.yaml"
@@ -490,6 +686,9 @@ POLICIES = "templates/networkpolicies.yaml"
         POLICIES, '{{- include "haptitalk.selectorLabels" $ctx | nindent 6 }}',
         '{{- include "haptitalk.selectorLabels" $ctx | nindent 6 }}\n      tier: x'), [],
      ("gateway", 8000)),
+    # A values file that opens a port is caught too: PROMISED_HOPS is not read from it.
+    ("the values open the agents' OTLP ports to every pod", (
+        "values.yaml", "  otlpFrom: []", "  otlpFrom: [{}]"), [], ("otel-agent", 4317)),
     ("the gateway reaches the broker", (
         POLICIES, '"from" (list $peer.feedback $peer.watch) "why" "AMQP',
         '"from" (list $peer.feedback $peer.watch $peer.gateway) "why" "AMQP'), [],
@@ -672,6 +871,13 @@ def test_feedback_and_the_watch_reach_the_broker_the_values_name(default: list[d
         assert env.get("BROKER_URL") == {"secretKeyRef": {"name": "amqp-url", "key": "url"}}
 
 
+def byte_size(text: str) -> int:
+    """A RabbitMQ or Kubernetes memory size (300MB, 512Mi) in bytes."""
+    number, unit = re.fullmatch(r"(\d+)\s*([A-Za-z]*)", text).groups()
+    return int(number) * {"": 1, "kB": 10**3, "MB": 10**6, "GB": 10**9, "Ki": 2**10,
+                          "Mi": 2**20, "Gi": 2**30, "MiB": 2**20, "GiB": 2**30}[unit]
+
+
 def test_the_broker_runs_like_composes(default: list[dict], compose: dict) -> None:
     """The image compose runs (RABBITMQ_IMAGE), its environment, the repository's
     infra/rabbitmq files, the ports in .env, as the image's user 999."""
@@ -686,9 +892,17 @@ def test_the_broker_runs_like_composes(default: list[dict], compose: dict) -> No
                                          compose["rabbitmq"]["environment"].items()}
     assert spec["securityContext"]["runAsUser"] == 999
     assert compose["rabbitmq"]["user"] == "999:999"
+    # What the node must be told (rabbitmq.conf says why), written out here rather than
+    # read from the files the ConfigMap is rendered from.
     data = find(default, "ConfigMap", "rabbitmq")["data"]
-    for name in ("rabbitmq.conf", "enabled_plugins"):
-        assert data[name].strip() == (ROOT / "infra/rabbitmq" / name).read_text().strip()
+    conf = dict(line.split(" = ", 1) for line in data["rabbitmq.conf"].splitlines()
+                if line.strip() and not line.startswith("#"))
+    assert conf.get("loopback_users") == "none", conf  # guest, from feedback's and the watch's pods
+    assert conf.get("distribution.listener.interface") == "127.0.0.1", conf
+    # Publishers blocked before the container's memory limit is reached, not after.
+    limit = container["resources"]["limits"]["memory"]
+    assert byte_size(conf["vm_memory_high_watermark.absolute"]) < byte_size(limit), (conf, limit)
+    assert data["enabled_plugins"].strip() == "[rabbitmq_management].", data["enabled_plugins"]
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     config_file = container_env(container)["RABBITMQ_CONFIG_FILE"]
     assert str(Path(config_file).parent) in mounts and "/var/lib/rabbitmq" in mounts
