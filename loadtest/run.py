@@ -3,8 +3,9 @@
     make load USERS=20 SPAWN_RATE=5 DURATION=60s
 
 Writes Locust's HTML and CSV reports into reports/load-<time>/, then prints the request
-table and the trace ids of the slowest and the failed requests, each with its Jaeger URL
-(and `make trace ID=...` shows one in the terminal).
+table and the slowest and the failed requests, each with its Jaeger URL when Jaeger still
+holds its trace (`make trace ID=...` shows one in the terminal), and a line when the run
+made more traces than Jaeger keeps (JAEGER_MAX_TRACES: the oldest are evicted).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -106,6 +108,38 @@ def summary_table(rows: list[dict[str, str]], title: str) -> Table:
     return table
 
 
+def trace_lines(jaeger: Jaeger, traces: dict[str, list[dict]], made: int,
+                deadline_s: float = 5.0) -> list[str]:
+    """The summary's trace part (rich markup): the slowest and the failed requests, each
+    with its Jaeger link only when Jaeger still holds its trace (each looked up by id, a
+    few seconds allowed for the newest to arrive), and one line when the run made more
+    traces than Jaeger keeps (its memory store evicts the oldest)."""
+    entries = traces["slowest"] + traces["failed"]
+    try:
+        held = jaeger.held((e["trace_id"] for e in entries), deadline_s)
+        checked = True
+    except httpx.HTTPError:
+        held, checked = {e["trace_id"] for e in entries}, False
+    lines = []
+    for label, group in (("slowest requests", traces["slowest"]),
+                         ("failed requests", traces["failed"])):
+        if not group:
+            continue
+        lines.append(f"\n[bold]{label}[/bold]")
+        for e in group:
+            where = (jaeger.trace_url(e["trace_id"]) if e["trace_id"] in held
+                     else "[dim](trace not in Jaeger)[/dim]")
+            extra = f"  [red]{escape(e['error'])}[/red]" if "error" in e else ""
+            lines.append(f"  {e['ms']:>8} ms  {escape(e['name']):<32} {where}{extra}")
+    if not checked:
+        lines.append("[yellow]Jaeger did not answer: the links above are not checked"
+                     "[/yellow]")
+    if made > jaeger.max_traces:
+        lines.append(f"[yellow]this run made {made} traces; Jaeger keeps the newest "
+                     f"{jaeger.max_traces} (JAEGER_MAX_TRACES)[/yellow]")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -127,18 +161,14 @@ def main(argv: list[str] | None = None) -> int:
                       "Is the stack up? `make status`")
         return 1
 
-    console.print(summary_table(read_stats(out), f"{args.duration} of HaptiTalk traffic"))
+    stats = read_stats(out)
+    console.print(summary_table(stats, f"{args.duration} of HaptiTalk traffic"))
     traces = json.loads((out / "traces.json").read_text()) if (out / "traces.json").exists() \
         else {"slowest": [], "failed": []}
-    for label, entries in (("slowest requests", traces["slowest"]),
-                           ("failed requests", traces["failed"])):
-        if not entries:
-            continue
-        console.print(f"\n[bold]{label}[/bold]")
-        for e in entries:
-            extra = f"  [red]{escape(e['error'])}[/red]" if "error" in e else ""
-            console.print(f"  {e['ms']:>8} ms  {escape(e['name']):<32} "
-                          f"{jaeger.trace_url(e['trace_id'])}{extra}", soft_wrap=True)
+    # Each Locust request is the root of one trace (--otel).
+    made = sum(int(row["Request Count"]) for row in stats if row["Name"] == "Aggregated")
+    for line in trace_lines(jaeger, traces, made):
+        console.print(line, soft_wrap=True)
     console.print(f"\nReports: {out.relative_to(ROOT)}/report.html (and stats_*.csv)")
     console.print("In Jaeger: service 'locust' or tag synthetic_request=true; in the "
                   "terminal: make trace ID=<trace id>")

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from stackctl.collector_metrics import JAEGER_STORE, TO_JAEGER, TRACES_BATCH, metric_sum
-from stackctl.settings import endpoints
+from stackctl.settings import endpoints, setting
 from stackctl.topology import EDGES, SEGMENT_SERVER_SPANS_MIN, SERVICES
 from stackctl.wait import WaitTimeout, wait_until
 
@@ -32,6 +32,17 @@ DEFAULT_DEADLINE_S = 15.0
 # Tail sampling drops spans on purpose, so the collector's counters never balance then:
 # past this, a settle goes on without them (and says so nowhere: the re-read still counts).
 BARRIER_LIMIT_S = 5.0
+# Jaeger's search depth when a search names no `limit` (its query_parser.go).
+JAEGER_DEFAULT_LIMIT = 100
+# `held` looks up this many trace ids at most (one request each per round).
+HELD_MAX_IDS = 20
+
+
+def jaeger_max_traces() -> int:
+    """The memory store's bound (JAEGER_MAX_TRACES in .env): it keeps the newest this
+    many traces, evicts the oldest, and answers a search deeper than that with a 500
+    ("search depth must be greater than 0 and less than max traces")."""
+    return int(setting("JAEGER_MAX_TRACES"))
 
 
 @dataclass(frozen=True)
@@ -167,9 +178,16 @@ def _stored(text: str, mark: float) -> bool:
 
 
 class Jaeger:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, max_traces: int | None = None) -> None:
+        """`max_traces`: how many traces this Jaeger keeps (default: JAEGER_MAX_TRACES)."""
         self.base_url = base_url
         self.http = httpx.Client(base_url=base_url, timeout=5.0)
+        self.max_traces = jaeger_max_traces() if max_traces is None else max_traces
+
+    def search_limit(self, wanted: int = JAEGER_DEFAULT_LIMIT) -> int:
+        """The `limit` a search sends: `wanted`, kept below the number of traces Jaeger
+        keeps (the one clamp: a deeper search is a 500, and there is no more to find)."""
+        return max(1, min(wanted, self.max_traces - 1))
 
     def trace_url(self, trace_id: str) -> str:
         """Where the Jaeger UI shows this trace: the link `make up`, `make load` and
@@ -213,6 +231,26 @@ class Jaeger:
         response.raise_for_status()
         data = response.json()["data"]
         return parse_trace(data[0]) if data else None
+
+    def held(self, trace_ids: Iterable[str], deadline_s: float = 5.0) -> set[str]:
+        """Which of these traces Jaeger holds: each looked up by id (the first
+        HELD_MAX_IDS only), the missing ones again until the deadline, for the newest may
+        still be on their way. Still missing then: evicted, or never exported."""
+        wanted = list(dict.fromkeys(trace_ids))[:HELD_MAX_IDS]
+        found: set[str] = set()
+
+        def all_held() -> bool:
+            for trace_id in wanted:
+                if trace_id not in found and self.get_trace(trace_id) is not None:
+                    found.add(trace_id)
+            return len(found) == len(wanted)
+
+        try:
+            wait_until(all_held, f"{len(wanted)} trace(s) in Jaeger at {self.base_url}",
+                       deadline_s, 0.5)
+        except WaitTimeout:
+            pass
+        return found
 
     def wait_for_trace(
         self,
@@ -307,7 +345,9 @@ class Jaeger:
                 if (value := point.get("gaugeValue", {}).get("doubleValue", 0)) > 0]
 
     def find_traces(self, service: str, **params: Any) -> list[Trace]:
-        """Jaeger's search (the UI's left panel): service, operation, tags, minDuration..."""
+        """Jaeger's search (the UI's left panel): service, operation, tags, minDuration...
+        and `limit` (Jaeger's default when absent), clamped by `search_limit`."""
+        params["limit"] = self.search_limit(int(params.get("limit", JAEGER_DEFAULT_LIMIT)))
         response = self.http.get("/api/traces", params={"service": service, **params})
         response.raise_for_status()
         return [parse_trace(t) for t in response.json()["data"] or []]

@@ -142,7 +142,15 @@ def render(trace: Trace, jaeger_url: str, width: int = 120) -> Group:
     return Group(title, summary, table, legend)
 
 
+def not_held(jaeger: Jaeger) -> str:
+    """`make trace` of an id Jaeger does not hold: one line (at most 80 columns)."""
+    return (f"not in Jaeger: evicted (it keeps the newest {jaeger.max_traces} traces) "
+            "or not exported yet")
+
+
 def slowest(jaeger: Jaeger, service: str, n: int, lookback: str, width: int = 120) -> Group:
+    # The newest traces touching `service` that Jaeger holds (its search reads newest
+    # first); the client keeps the limit below the number it keeps.
     traces = jaeger.find_traces(service, limit=max(n * 5, 50), lookback=lookback)
     rows = []
     for trace in traces:
@@ -164,9 +172,12 @@ def slowest(jaeger: Jaeger, service: str, n: int, lookback: str, width: int = 12
                       f"{root.service}: {root.operation}")
     title = Text(f"slowest {n} traces touching {service} (last {lookback})", style="bold",
                  no_wrap=True, overflow="ellipsis")
+    kept = Text(f"of the newest {len(traces)} Jaeger holds; it keeps {jaeger.max_traces} "
+                "traces in all (JAEGER_MAX_TRACES)", style="dim", no_wrap=True,
+                overflow="ellipsis")
     # The links whole, one a line (a table cell would cut them): each opens its trace.
     links = Text("\n".join(f"  {jaeger.trace_url(t.trace_id)}" for _, t, _ in rows[:n]))
-    return Group(title, table, Text("Open in the Jaeger UI:", style="bold"), links,
+    return Group(title, kept, table, Text("Open in the Jaeger UI:", style="bold"), links,
                  Text("make trace ID=<trace id> shows one as a waterfall", style="dim"))
 
 
@@ -189,8 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "show":
             trace = jaeger.get_trace(args.trace_id.strip().lower())
             if trace is None:
-                console.print(f"[red]trace {args.trace_id} not found in Jaeger at "
-                              f"{args.jaeger}[/red] (evicted, or not exported yet?)")
+                console.print(not_held(jaeger), style="red", soft_wrap=True)
                 return 1
             console.print(render(trace, args.jaeger, console.width))
             # A URL is never cut: let the terminal wrap it, so it stays one copyable line.

@@ -13,8 +13,10 @@ from stackctl.settings import endpoints
 
 def post_span(trace_id: str, span_id: str, *, parent_id: str | None = None,
               service: str = "probe", name: str = "probe",
-              attributes: dict[str, str] | None = None) -> None:
-    """A 1 ms INTERNAL span ending now; the collector's 200 means accepted."""
+              attributes: dict[str, str] | None = None,
+              otlp_http: str | None = None) -> None:
+    """A 1 ms INTERNAL span ending now; the collector's 200 means accepted. `otlp_http`:
+    another OTLP/HTTP receiver than the stack's collector (a test's private Jaeger)."""
     now = time.time_ns()
     span: dict[str, Any] = {
         "traceId": trace_id, "spanId": span_id, "name": name, "kind": 1,
@@ -27,5 +29,6 @@ def post_span(trace_id: str, span_id: str, *, parent_id: str | None = None,
         "resource": {"attributes": [{"key": "service.name",
                                      "value": {"stringValue": service}}]},
         "scopeSpans": [{"spans": [span]}]}]}
-    response = httpx.post(f"{endpoints().otlp_http}/v1/traces", json=body, timeout=5)
+    response = httpx.post(f"{otlp_http or endpoints().otlp_http}/v1/traces", json=body,
+                          timeout=5)
     assert response.status_code == 200, response.text
