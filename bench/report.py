@@ -148,9 +148,14 @@ def scenario_table(affected: dict[str, str], reports: Path) -> str:
             continue
         r = json.loads(runs[-1].read_text())
         off, on = r["off"], r["on"]
+        if "peak_depth" in off["affected"]:   # a broker scenario: the queue's depth too
+            endpoint = (f"{endpoint}; queue depth at most {off['affected']['peak_depth']} "
+                        f"→ {on['affected']['peak_depth']}")
+        else:
+            endpoint = f"`{endpoint}`"
         lines.append(
             f"| `{name}` | {off['all']['rps']:g} → {on['all']['rps']:g} "
-            f"({on['all']['rps'] / off['all']['rps']:.2f}x) | `{endpoint}` | "
+            f"({on['all']['rps'] / off['all']['rps']:.2f}x) | {endpoint} | "
             f"{off['affected']['p50_ms']:g} → {on['affected']['p50_ms']:g} "
             f"({on['affected']['p50_ms'] / off['affected']['p50_ms']:.1f}x) | "
             f"{off['affected']['p95_ms']:g} → {on['affected']['p95_ms']:g} "

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import re
 import shlex
 import shutil
@@ -34,10 +35,11 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -422,28 +424,68 @@ def cmd_up(only: list[str] | None) -> int:
         supervisorctl("reread")
         supervisorctl("update", *(p.name for p in programs))
 
-    # Programs already running hold their own ports; any other holder is named below.
+    # Programs already running hold their own ports; any other holder is named below,
+    # before anything starts.
     running = {line.split()[0] for line in supervisorctl("status").stdout.splitlines()
                if "RUNNING" in line}
-    started = time.monotonic()
     for p in programs:
-        print(f"  starting {p.name:<15}", end="", flush=True)
         taken = None if p.name in running else port_taken(p)
         if taken:
-            print("NOT STARTED")
+            print(f"  {p.name:<15} NOT STARTED")
             print(textwrap.fill(taken, 78, initial_indent="  ", subsequent_indent="  "))
             return 1
-        supervisorctl("start", p.name)
-        try:
-            wait_healthy(p, lambda p=p: not any(
-                s in supervisorctl("status", p.name).stdout for s in ("FATAL", "EXITED")))
-        except (WaitTimeout, RuntimeError) as exc:
-            print(f"NOT HEALTHY: {exc}\n--- last lines of var/log/{p.name}.log ---")
-            print(log_tail(p.name))
-            return 1
-        print(f"healthy  ({p.health_url or 'no health URL'})")
+    started = time.monotonic()
+    for p, problem in start_all(programs):
+        took = time.monotonic() - started
+        if problem is None:
+            print(f"  {p.name:<15} healthy at {took:4.1f} s  ({p.health_url or 'no health URL'})"
+                  [:80])
+            continue
+        print(f"  {p.name:<15} NOT HEALTHY: {problem}\n"
+              f"--- last lines of var/log/{p.name}.log ---")
+        print(log_tail(p.name))
+        return 1
     print(f"all healthy in {time.monotonic() - started:.1f} s")
     return 0
+
+
+def start_all(programs: list[Program]) -> Iterator[tuple[Program, str | None]]:
+    """Start every program as soon as the ones it depends on (docker-compose.yml's
+    depends_on, all `service_healthy`) are healthy, side by side, as compose does. Yields
+    (program, None) as each becomes healthy, or (program, why not) at the first failure;
+    the programs not yet started then stay stopped."""
+    names = {p.name for p in programs}
+    ready = {p.name: threading.Event() for p in programs}
+    failed = threading.Event()
+    results: queue.Queue[tuple[Program, str | None]] = queue.Queue()
+
+    def bring_up(p: Program) -> None:
+        for dep in p.depends_on:
+            # Absent: an optional dependency whose profile is off, or not asked for.
+            while dep in names and not ready[dep].wait(0.1):
+                if failed.is_set():
+                    return
+        if failed.is_set():
+            return
+        supervisorctl("start", p.name)
+        try:
+            wait_healthy(p, lambda: not any(
+                s in supervisorctl("status", p.name).stdout for s in ("FATAL", "EXITED")))
+        except (WaitTimeout, RuntimeError) as exc:
+            failed.set()
+            results.put((p, str(exc)))
+            return
+        ready[p.name].set()
+        results.put((p, None))
+
+    threads = [threading.Thread(target=bring_up, args=(p,), daemon=True) for p in programs]
+    for thread in threads:
+        thread.start()
+    for _ in programs:
+        p, problem = results.get()
+        yield p, problem
+        if problem is not None:
+            return
 
 
 def cmd_down(only: list[str] | None) -> int:

@@ -96,7 +96,7 @@ def test_a_bad_collector_config_is_named_with_its_log_tail(
     out = capsys.readouterr().out
     assert status == 1, out
     # Named as a program that died, not as one that never answered (a 60 s timeout).
-    assert "starting otel-collector" in out and "NOT HEALTHY: otel-collector exited" in out, out
+    assert "otel-collector  NOT HEALTHY: otel-collector exited" in out, out
     assert took < local.HEALTH_TIMEOUT_S / 2, f"{took:.1f} s: not 'at once'"
     header = "--- last lines of var/log/otel-collector.log ---"
     assert header in out, out
@@ -150,7 +150,7 @@ def test_a_port_held_by_another_process_is_named_not_called_healthy(
         status = local.cmd_up(["otel-collector"])
     out = capsys.readouterr().out
     assert status == 1, out
-    assert "starting otel-collector NOT STARTED" in " ".join(out.split()), out
+    assert "otel-collector NOT STARTED" in " ".join(out.split()), out
     assert (f"port {ports['COLLECTOR_HEALTH_PORT']} (otel-collector's health URL) is held "
             f"by pid {os.getpid()}") in " ".join(out.split()), out
     assert all(len(line) <= 80 for line in out.splitlines()), out
