@@ -39,6 +39,7 @@ TIMEOUT_MS = 20_000
 VIEWPORT = {"width": 1440, "height": 900}
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 PLACEHOLDER_TEXT = "This is not the Jaeger UI you are looking for"
+NO_RESULTS_TEXT = "No trace results. Try another query."
 # The span the feedback service opens by hand (services/feedback/rules.py).
 MANUAL_SPAN = "evaluate feedback rules"
 # The trace page's link to the trace's log lines in VictoriaLogs (its `text`, which the UI
@@ -88,6 +89,26 @@ class TraceView:
     total_spans: int
     services: set[str]
     rows: list[tuple[str, str]]  # (service, operation) of each timeline row
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """One row of the trace page's timeline as drawn. Left of a row's name the UI draws one
+    vertical indent guide per ancestor span, root-most first, each carrying that span's id
+    (`data-ancestor-id`): the tree a person sees, read from the page itself."""
+
+    service: str
+    operation: str
+    ancestors: tuple[str, ...]  # span ids, root-most first (the UI's own "root" left out)
+    name_x: float  # where the row's service name starts on screen (px from the left)
+
+    @property
+    def depth(self) -> int:
+        return len(self.ancestors)
+
+    @property
+    def parent_id(self) -> str | None:
+        return self.ancestors[-1] if self.ancestors else None
 
 
 class JaegerUI:
@@ -156,14 +177,25 @@ class JaegerUI:
         return wait_until(read, "the search form's service drop-down to list services",
                           TIMEOUT_MS / 1000)
 
-    def search(self, service: str) -> list[str]:
-        """Pick `service`, press Find Traces: the result rows' titles ("gateway: POST …")."""
+    def search(self, service: str, tags: str = "") -> dict[str, str]:
+        """Pick `service`, type `tags` (logfmt, as the form's Tags field takes them), press
+        Find Traces: each result's trace id, read from the link the result opens, and its
+        title ("gateway: POST …")."""
         self.open("/search")
         self.pick(".ant-select[name=service]", service)
+        if tags:
+            self.page.locator("input[name=tags]").fill(tags)
         self.page.get_by_role("button", name="Find Traces").click()
         results = self.page.locator(".ResultItem")
-        expect(results.first).to_be_visible()
-        return [t.strip() for t in results.locator(".ResultItemTitle--title").all_inner_texts()]
+        # Results, or the UI saying there are none (then: no results, not a timeout).
+        expect(results.or_(self.page.get_by_text(NO_RESULTS_TEXT)).first).to_be_visible()
+        found = {}
+        for item in results.all():
+            href = item.locator("a.ResultItemTitle--item").get_attribute("href") or ""
+            link = re.search(r"/trace/([0-9a-f]+)", href)
+            title = item.locator(".ResultItemTitle--title").inner_text().strip()
+            found[link.group(1) if link else f"(no trace link: {href!r})"] = title
+        return found
 
     # --- one trace ------------------------------------------------------------------------
 
@@ -182,6 +214,19 @@ class JaegerUI:
             operation = row.locator(".endpoint-name").inner_text().strip()
             found.append((service, operation))
         return TraceView(total_spans=total, services={s for s, _ in found}, rows=found)
+
+    def timeline(self) -> list[TimelineRow]:
+        """The open trace page's timeline, top to bottom, each row with the ancestors its
+        indent guides name (call after `trace`, which waits for the rows)."""
+        rows = self.page.evaluate("""() => [...document.querySelectorAll('.span-row')]
+          .map(row => ({
+            service: row.querySelector('.span-svc-name').innerText.trim(),
+            operation: row.querySelector('.endpoint-name').innerText.trim(),
+            ancestors: [...row.querySelectorAll('.SpanTreeOffset--indentGuide')]
+              .map(guide => guide.dataset.ancestorId).filter(id => id && id !== 'root'),
+            x: row.querySelector('.span-svc-name').getBoundingClientRect().x}))""")
+        return [TimelineRow(r["service"], r["operation"], tuple(r["ancestors"]), r["x"])
+                for r in rows]
 
     def header_value(self, label: str) -> str:
         item = self.page.locator(".TracePageHeader--overviewItems .LabeledList--item",
@@ -232,6 +277,24 @@ class JaegerUI:
         expect(chart.locator(".recharts-area-area").first).to_be_attached()
         return [p.get_attribute("d") or "" for p in
                 chart.locator(".recharts-area-area").all()]
+
+    def operations(self) -> dict[str, dict[str, str]]:
+        """The open Monitor tab's operations table (call after `monitor`): each operation's
+        cells as shown, by column title: {"P95 Latency": "12.3ms", "Request rate":
+        "0.66 req/s", "Error rate": "0%", ...}."""
+        expect(self.page.locator(".ant-table-tbody tr.table-row").first).to_be_visible()
+        rows = self.page.evaluate("""() => {
+          const titles = [...document.querySelectorAll('.ant-table-thead th')]
+            .map(th => th.innerText.trim());
+          return [...document.querySelectorAll('.ant-table-tbody tr.table-row')].map(tr =>
+            [...tr.querySelectorAll('td')].map((td, i) => [titles[i],
+              (td.querySelector('.table-graph-avg') || td).innerText.trim()]));
+        }""")
+        table = {}
+        for cells in rows:
+            shown = dict(cells)
+            table[shown.pop("Name", "")] = shown
+        return table
 
     # --- System Architecture ------------------------------------------------------------
 
