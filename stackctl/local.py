@@ -66,6 +66,8 @@ class Program:
     environment: dict[str, str]
     health_url: str | None
     depends_on: list[str] = field(default_factory=list)
+    # Of those, the ones it needs started only, not healthy (compose's `service_started`).
+    started_only: list[str] = field(default_factory=list)
     optional: str | None = None  # why it may be missing, and how to install it
     # What this program lacks in this checkout, what that costs and how to fix it (a
     # path of its `x-local-programs` environment that does not exist yet).
@@ -133,6 +135,8 @@ def to_local(model: dict) -> list[Program]:
             environment=env,
             health_url=health_url(svc, local),
             depends_on=list((svc.get("depends_on") or {}).keys()),
+            started_only=[dep for dep, how in (svc.get("depends_on") or {}).items()
+                          if (how or {}).get("condition") == "service_started"],
             optional=optional,
             lacking=lacking,
         ))
@@ -451,23 +455,27 @@ def cmd_up(only: list[str] | None) -> int:
 
 def start_all(programs: list[Program]) -> Iterator[tuple[Program, str | None]]:
     """Start every program as soon as the ones it depends on (docker-compose.yml's
-    depends_on, all `service_healthy`) are healthy, side by side, as compose does. Yields
+    depends_on) are healthy, or started for a `service_started` condition, side by side,
+    as compose does. Yields
     (program, None) as each becomes healthy, or (program, why not) at the first failure;
     the programs not yet started then stay stopped."""
     names = {p.name for p in programs}
-    ready = {p.name: threading.Event() for p in programs}
+    ready = {p.name: threading.Event() for p in programs}      # healthy
+    launched = {p.name: threading.Event() for p in programs}   # started
     failed = threading.Event()
     results: queue.Queue[tuple[Program, str | None]] = queue.Queue()
 
     def bring_up(p: Program) -> None:
         for dep in p.depends_on:
+            awaited = launched if dep in p.started_only else ready
             # Absent: an optional dependency whose profile is off, or not asked for.
-            while dep in names and not ready[dep].wait(0.1):
+            while dep in names and not awaited[dep].wait(0.1):
                 if failed.is_set():
                     return
         if failed.is_set():
             return
         supervisorctl("start", p.name)
+        launched[p.name].set()
         try:
             wait_healthy(p, lambda: not any(
                 s in supervisorctl("status", p.name).stdout for s in ("FATAL", "EXITED")))

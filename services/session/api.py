@@ -40,8 +40,9 @@ def make_store() -> SessionStore:
     """SESSION_DB picks the store (store.py): sqlite (default: one file, one process) or
     postgres (what the Helm chart runs: replicas share it)."""
     kind = os.environ.get("SESSION_DB", "sqlite")
-    # Each store imported only when chosen: psycopg and its pool cost the SQLite
-    # process ~10 MB of memory and 0.1 s of start-up for nothing.
+    # Each store imported only when chosen: a SQLite session has no use for psycopg's
+    # pool (under opentelemetry-instrument, psycopg itself is imported by its
+    # instrumentation all the same: ~9 MB in every service, docs/benchmarks.md).
     if kind == "sqlite":
         from services.session.sqlite import SqliteSessionStore
         return SqliteSessionStore(Path(os.environ.get("SESSION_DB_PATH",
