@@ -2,7 +2,7 @@
 on, and the figures side by side (throughput, p50, p95: all requests and the affected one).
 
     make bench-scenario NAME=pool_of_one      # BENCH_USERS=20 BENCH_SECONDS=30
-    make bench-scenario NAME=all              # every scenario in turn (~9 min), then the
+    make bench-scenario NAME=all              # every scenario in turn (~11 min), then the
                                               # markdown table of docs/scenarios.md
     python -m bench.scenarios table           # that table again, from the newest
                                               # reports/bench-<name>-*/result.json of each
@@ -133,7 +133,7 @@ def queue_wait(out: Path, peak_depth: int) -> dict[str, float]:
         (consumer,) = trace.find(service=WATCH, kind="consumer")
         gaps.append((consumer.start_us - producer.start_us) / 1000)
     p50, p95 = quantiles(gaps, n=20)[9], quantiles(gaps, n=20)[18]
-    return {"requests": len(gaps), "failures": 0, "rps": 0.0,
+    return {"requests": len(gaps), "failures": 0,
             "p50_ms": round(p50, 1), "p95_ms": round(p95, 1), "peak_depth": peak_depth}
 
 
