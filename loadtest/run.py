@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import httpx
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -91,10 +92,11 @@ def read_stats(out: Path) -> list[dict[str, str]]:
 
 
 def summary_table(rows: list[dict[str, str]], title: str) -> Table:
-    table = Table(title=title)
+    # Fits 80 columns with the longest request name (a simple box, short headers).
+    table = Table(title=f"{title} (times in ms)", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("request", no_wrap=True)
-    for column in ( "count", "failures", "req/s", "p50 ms", "p95 ms", "max ms"):
-        table.add_column(column, justify="right")
+    for column in ("count", "failed", "req/s", "p50", "p95", "max"):
+        table.add_column(column, justify="right", no_wrap=True)
     for row in rows:
         name = escape(row["Name"]) if row["Name"] != "Aggregated" else "[bold]all requests[/bold]"
         failures = int(row["Failure Count"])
@@ -130,7 +132,10 @@ def trace_lines(jaeger: Jaeger, traces: dict[str, list[dict]], made: int,
             where = (jaeger.trace_url(e["trace_id"]) if e["trace_id"] in held
                      else "[dim](trace not in Jaeger)[/dim]")
             extra = f"  [red]{escape(e['error'])}[/red]" if "error" in e else ""
-            lines.append(f"  {e['ms']:>8} ms  {escape(e['name']):<32} {where}{extra}")
+            # The link on a line of its own: 80 columns hold it, and it stays one
+            # copyable line.
+            lines.append(f"  {e['ms']:>8} ms  {escape(e['name'])}{extra}\n"
+                         f"               {where}")
     if not checked:
         lines.append("[yellow]Jaeger did not answer: the links above are not checked"
                      "[/yellow]")
@@ -152,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     require_stack("make load")
     host, jaeger = endpoints().gateway, Jaeger(endpoints().jaeger)
     out = ROOT / "reports" / time.strftime("load-%Y%m%d-%H%M%S")
-    console = Console(width=max(100, Console().width))
+    console = Console()
     console.print(f"Locust: {args.users} users (+{args.spawn_rate:g}/s) for {args.duration} "
                   f"against {host}; traced from the first click (--otel)")
     code = run_locust(host, args.users, args.spawn_rate, args.duration, out)

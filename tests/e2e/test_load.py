@@ -19,12 +19,15 @@ def test_make_load_summarises_and_its_traces_start_at_locust(
          "--duration", "8s"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={**os.environ, "GATEWAY_URL": endpoints.gateway,
-             "JAEGER_URL": endpoints.jaeger, "COLUMNS": "200"},
+             "JAEGER_URL": endpoints.jaeger, "COLUMNS": "80"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "POST /api/sessions/[id]/segments" in out
     assert "all requests" in out and "slowest requests" in out
+    # An 80-column terminal holds the summary: the table, the links (each on its own line).
+    wide = [line for line in out.splitlines() if len(line) > 80]
+    assert not wide, wide
     # A segment call: made inside a session, so its baggage carries session.id.
     trace_ids = re.findall(r"segments\s+\S+/trace/([0-9a-f]{32})", out)
     assert trace_ids, out
