@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import socket
 import subprocess
@@ -47,13 +46,13 @@ import httpx
 
 from bench.cpu import GroupCpu
 from loadtest.run import read_stats
-from stackctl.collector_metrics import collector_metric
+from stackctl.collector_metrics import collector_metric, spans_made_settled
 from stackctl.jaeger import Jaeger
 from stackctl.local import Processes, Program, compose_model, rss_mb, supervisorctl, to_local
 from stackctl.sample import CALM_SEGMENT, NEW_SESSION
 from stackctl.settings import ROOT, endpoints, setting
 from stackctl.topology import BACKEND, BROKER, SERVICES, WATCH
-from stackctl.wait import WaitTimeout, wait_until
+from stackctl.wait import WaitTimeout
 
 BIN = Path(sys.executable).parent
 # The benchmark's own copies of the services listen here, apart from the stack's.
@@ -333,46 +332,6 @@ def profile(out: Path, args: argparse.Namespace) -> dict:
     return found
 
 
-SPAN_METRIC = "traces_span_metrics_calls"
-
-
-def spans_made() -> dict[str, float]:
-    """Spans per service that reached the collector, from its span_metrics connector
-    (cumulative counters on the Prometheus exporter, all span kinds and statuses)."""
-    text = httpx.get(URLS.exporter_metrics, timeout=5).text
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith(SPAN_METRIC) and 'service_name="' in line:
-            service = line.split('service_name="', 1)[1].split('"', 1)[0]
-            out[service] = out.get(service, 0) + float(line.rsplit(" ", 1)[1])
-    return out
-
-
-def span_metrics_flush_s() -> float:
-    """The span_metrics connector's flush interval, from the collector's config."""
-    config = (ROOT / "infra/collector/config.yaml").read_text()
-    found = re.search(r"metrics_flush_interval:\s*(\d+)s", config)
-    assert found, "metrics_flush_interval not found in infra/collector/config.yaml"
-    return float(found.group(1))
-
-
-def spans_made_settled(timeout_s: float = 60) -> dict[str, float]:
-    """spans_made() once its counts have stayed the same across a whole flush interval
-    of span_metrics: every span the collector had received is counted by then."""
-    quiet_s = span_metrics_flush_s() + 1
-    last = {"counts": spans_made(), "since": time.monotonic()}
-
-    def settled() -> dict[str, float] | None:
-        counts = spans_made()
-        if counts != last["counts"]:
-            last.update(counts=counts, since=time.monotonic())
-            return None
-        return counts if time.monotonic() - last["since"] >= quiet_s else None
-
-    return wait_until(settled, "span_metrics' counts to stop moving", timeout_s, 0.5,
-                      seen=lambda: str(last["counts"]))
-
-
 def completeness(out: Path, args: argparse.Namespace) -> dict:
     rate, seconds = args.rate, args.completeness_seconds
     log(f"completeness: {rate} requests/s for {seconds} s, counted in spans")
@@ -395,15 +354,8 @@ def completeness(out: Path, args: argparse.Namespace) -> dict:
     complete = JAEGER_API.count_found(trace_ids, deadline_s=60)
     made_after = spans_made_settled()
     made = {s: made_after.get(s, 0) - made_before.get(s, 0) for s in SERVICES}
-    stored: dict[str, int] = dict.fromkeys(SERVICES, 0)
-    missing_traces = 0
-    for trace_id in every_trace:
-        trace = JAEGER_API.get_trace(trace_id)
-        if trace is None:
-            missing_traces += 1
-            continue
-        for span in trace.spans:
-            stored[span.service] = stored.get(span.service, 0) + 1
+    stored, missing_traces = JAEGER_API.span_counts(every_trace)
+    stored = {**dict.fromkeys(SERVICES, 0), **stored}
     after = {c: collector_metric(c) for c in counters}
     sdk_drops = sum(
         line.count("dropped") + line.count("Queue is full")

@@ -331,6 +331,20 @@ class Jaeger:
             return sum(1 for t in wanted
                        if (trace := self.get_trace(t)) is not None and until(trace))
 
+    def span_counts(self, trace_ids: Iterable[str]) -> tuple[dict[str, int], int]:
+        """The spans Jaeger holds for these traces, per service, and how many of the
+        traces it does not hold at all (`make bench`'s completeness, the fault tests)."""
+        stored: dict[str, int] = {}
+        missing = 0
+        for trace_id in trace_ids:
+            trace = self.get_trace(trace_id)
+            if trace is None:
+                missing += 1
+                continue
+            for span in trace.spans:
+                stored[span.service] = stored.get(span.service, 0) + 1
+        return stored, missing
+
     def call_rates(self, service: str, lookback_ms: int = 300_000) -> list[float]:
         """The Monitor tab's request rate of `service` (server spans, per second): what
         Jaeger reads back from Prometheus. Empty until span metrics have been scraped.

@@ -23,6 +23,16 @@ class Outcome:
     seconds: float
     status: int  # 0: no response (connection error or client timeout)
     trace_id: str | None
+    # The session this worker created just before this request (its first), if any:
+    # its trace is part of the load's too.
+    setup_trace_id: str | None = None
+    # The answer carried a haptic cue (a buzz: its trace holds the cue's spans too).
+    buzz: bool = False
+
+
+def trace_ids(outcomes: list[Outcome]) -> list[str]:
+    """Every trace these requests made, the session creations included."""
+    return [t for o in outcomes for t in (o.setup_trace_id, o.trace_id) if t]
 
 
 def p99(outcomes: list[Outcome]) -> float:
@@ -63,11 +73,12 @@ class Load:
             sid = None
             while not self._stop.is_set():
                 started = time.monotonic()
-                status, trace_id = 0, None
+                status, trace_id, setup_trace_id, buzz = 0, None, None, False
                 try:
                     if sid is None:
                         created = client.post("/api/sessions",
                                               json={"user_id": "fault", "mode": "interview"})
+                        setup_trace_id = created.headers.get("x-trace-id")
                         sid = created.json()["session_id"] if created.status_code == 201 \
                             else None
                         started = time.monotonic()
@@ -75,11 +86,12 @@ class Load:
                         response = client.post(f"/api/sessions/{sid}/segments", json=CALM_SEGMENT)
                         status, trace_id = response.status_code, response.headers.get(
                             "x-trace-id")
+                        buzz = status == 200 and response.json().get("feedback") is not None
                 except httpx.HTTPError:
                     pass
                 with self._lock:
                     self.outcomes.append(Outcome(started, time.monotonic() - started, status,
-                                                 trace_id))
+                                                 trace_id, setup_trace_id, buzz))
                 self._stop.wait(self.pause_s)
 
     def between(self, start: float, end: float) -> list[Outcome]:
