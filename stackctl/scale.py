@@ -221,6 +221,7 @@ class Load:
     run_id: str
     exporters: dict[str, CountingExporter] = field(default_factory=dict)
     providers: dict[str, TracerProvider] = field(default_factory=dict)
+    made_at: dict[str, float] = field(default_factory=dict)  # trace id -> time.monotonic()
 
     def __post_init__(self) -> None:
         for service in ("gateway", "session", "feedback"):
@@ -269,6 +270,7 @@ class Load:
                     thread.start()
                     threads.append(thread)
                 ids.append(self.one_trace())
+                self.made_at[ids[-1]] = time.monotonic()
                 ahead = len(ids) / rate - (time.monotonic() - started)
                 if ahead > 0:
                     time.sleep(ahead)
@@ -343,6 +345,7 @@ class PhaseResult:
     per_replica: dict[str, int]
     seconds: float
     notes: dict[str, float] = field(default_factory=dict)
+    split_at: list[float] = field(default_factory=list)  # each split trace's second
 
     @property
     def spans_lost(self) -> int:
@@ -356,7 +359,9 @@ class PhaseResult:
             f"  failed exports (spans) {self.spans_failed:>6}"
             f"   lost spans {self.spans_lost:>6}",
             f"  split traces           {self.split_traces:>6}"
-            f"   incomplete {self.incomplete_traces:>6}",
+            f"   incomplete {self.incomplete_traces:>6}"
+            + (f"   (made at second {', '.join(f'{t:.1f}' for t in self.split_at[:5])}"
+               f"{', ...' if len(self.split_at) > 5 else ''})" if self.split_at else ""),
             f"  traces per replica     {share}",
         ]
         out += [f"  {k:<22} {v:>6.1f}" for k, v in self.notes.items()]
@@ -364,18 +369,20 @@ class PhaseResult:
 
 
 def summarise(name: str, load: Load, ids: list[str], views: dict[str, TraceView],
-              sent_before: int, failed_before: int, seconds: float,
+              sent_before: int, failed_before: int, started: float, seconds: float,
               notes: dict[str, float] | None = None) -> PhaseResult:
     per_replica: Counter[str] = Counter()
     for trace_id in ids:
         view = views.get(trace_id)
         if view and len(view.replicas) == 1:
             per_replica[next(iter(view.replicas))] += 1
+    split = [t for t in ids if len(views.get(t, TraceView(0, frozenset())).replicas) > 1]
     return PhaseResult(
         name=name, traces=len(ids),
         spans_sent=load.sent - sent_before, spans_failed=load.failed - failed_before,
         spans_in_jaeger=sum(v.spans for t, v in views.items() if t in set(ids)),
-        split_traces=sum(1 for v in views.values() if len(v.replicas) > 1),
+        split_traces=len(split),
+        split_at=sorted(round(load.made_at[t] - started, 2) for t in split),
         incomplete_traces=sum(1 for t in ids
                               if views.get(t, TraceView(0, frozenset())).spans
                               < SPANS_PER_TRACE),
@@ -400,7 +407,8 @@ def experiment(seconds: float = 20.0, rate: float = 100.0, drain: bool = True
             load.flush()
             views = read_traces(topology.jaeger_url, ids)
             cpu = {n: topology.cpu_seconds(n) - cpu0[n] for n in cpu0}
-            results.append(summarise("steady, 2 replicas", load, ids, views, 0, 0, elapsed))
+            results.append(summarise("steady, 2 replicas", load, ids, views, 0, 0, started,
+                                     elapsed))
             spans_k = results[-1].spans_sent / 1000
             results[-1].notes.update({
                 "agent CPU ms/1k spans": 1000 * cpu["agent"] / spans_k,
@@ -426,6 +434,7 @@ def experiment(seconds: float = 20.0, rate: float = 100.0, drain: bool = True
                     "agent", "otelcol_loadbalancer_num_backends") == 1,
                     "the agent to drop tail-2 from its ring", 30, 0.1)
                 notes["re-route seconds"] = time.monotonic() - left
+                notes["re-routed at second"] = time.monotonic() - started
                 # What the chart's preStop sleep is for: the agents' queues for tail-2
                 # drain into it before it stops (its span counter stands still).
                 counts = [-1.0]
@@ -451,7 +460,7 @@ def experiment(seconds: float = 20.0, rate: float = 100.0, drain: bool = True
             views = read_traces(topology.jaeger_url, ids)
             results.append(summarise(
                 "tail-2 leaves under load" + ("" if drain else ", not drained"), load, ids,
-                views, sent0, failed0, elapsed, notes))
+                views, sent0, failed0, started, elapsed, notes))
         finally:
             load.shutdown()
     return results

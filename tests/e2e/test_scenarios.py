@@ -18,6 +18,7 @@ import pytest
 from stackctl.jaeger import Jaeger, Span, Trace, complete
 from stackctl.sample import CALM_SEGMENT
 from stackctl.settings import setting
+from tests.support.signatures import client_calls, end, overlapping, root, sequential
 from tests.support.stack import start_service, stop_service
 
 
@@ -43,38 +44,10 @@ def new_session(gateway: httpx.Client, segments: int = 0) -> str:
     return sid
 
 
-def end(span: Span) -> int:
-    return span.start_us + span.duration_us
-
-
-def sequential(spans: list[Span]) -> bool:
-    ordered = sorted(spans, key=lambda s: s.start_us)
-    return all(end(a) <= b.start_us for a, b in zip(ordered, ordered[1:], strict=False))
-
-
-def overlapping(spans: list[Span]) -> bool:
-    ordered = sorted(spans, key=lambda s: s.start_us)
-    return any(b.start_us < end(a) for a, b in zip(ordered, ordered[1:], strict=False))
-
-
-def client_calls(trace: Trace, parent: Span, to_route: str | None = None) -> list[Span]:
-    """CLIENT spans under `parent` (optionally only those whose callee served `to_route`)."""
-    calls = [s for s in trace.children(parent) if s.kind == "client"]
-    if to_route is None:
-        return calls
-    return [c for c in calls
-            if any(srv.tags.get("http.route") == to_route for srv in trace.children(c))]
-
-
 def scenario_tags(*traces: Trace) -> set[str]:
     """Every `demo.scenario` value in these traces (docs/scenarios.md: the tag is on
     exactly the affected traces, so an "off" trace has none)."""
     return {s.tags["demo.scenario"] for t in traces for s in t.spans if "demo.scenario" in s.tags}
-
-
-def root(trace: Trace) -> Span:
-    (span,) = [s for s in trace.spans if s.parent_id is None]
-    return span
 
 
 def wait(jaeger: Jaeger, trace_id: str, until, what: str) -> Trace:
