@@ -19,9 +19,11 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -166,7 +168,10 @@ def test_the_load_summary_links_only_held_traces_and_says_the_run_made_more(
 
 def make(*args: str, jaeger: PrivateJaeger) -> subprocess.CompletedProcess[str]:
     """A make target as a user types it, at 80 columns, against the private Jaeger."""
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT,
+    # VENV: the Python running these tests (in a copy of the tree without a .venv, as
+    # test_scenarios_confined makes, `make` would otherwise install a new one first).
+    venv = Path(sys.executable).parent.parent
+    return subprocess.run(["make", "--no-print-directory", f"VENV={venv}", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "COLUMNS": "80", "JAEGER_URL": jaeger.url,
                                "JAEGER_MAX_TRACES": str(MAX_TRACES)})
