@@ -338,12 +338,14 @@ def completeness(out: Path, args: argparse.Namespace) -> dict:
     counters = ("otelcol_receiver_accepted_spans", "otelcol_receiver_refused_spans",
                 "otelcol_exporter_sent_spans", "otelcol_exporter_send_failed_spans",
                 "otelcol_processor_dropped_spans")
-    # The previous phase's last spans reach span_metrics' counters at its next flush.
-    made_before = spans_made_settled()
-    before = {c: collector_metric(c) for c in counters}
     users = max(1, rate // 2)
     with Services(next(v for v in VARIANTS if v.name == STACK), out / "data" / "completeness",
                   out / "logs-completeness") as services:
+        # Counted once the copies are up: their start-up spans (session's PRAGMA and
+        # CREATE statements, root spans of no request) and the previous phase's last
+        # spans reach span_metrics' counters at its next flush.
+        made_before = spans_made_settled()
+        before = {c: collector_metric(c) for c in counters}
         figures = segment_figures(out / "completeness", users, seconds,
                                   rate_per_user=rate / users)
         rss = services.rss_mb()
@@ -353,9 +355,11 @@ def completeness(out: Path, args: argparse.Namespace) -> dict:
     log(f"completeness: {len(trace_ids)} traces; waiting for them in Jaeger")
     complete = JAEGER_API.count_found(trace_ids, deadline_s=60)
     made_after = spans_made_settled()
-    made = {s: made_after.get(s, 0) - made_before.get(s, 0) for s in SERVICES}
+    # The watch too: the stack's watch consumes the loaded copies' cues, in their traces.
+    counted = (*SERVICES, WATCH)
+    made = {s: made_after.get(s, 0) - made_before.get(s, 0) for s in counted}
     stored, missing_traces = JAEGER_API.span_counts(every_trace)
-    stored = {**dict.fromkeys(SERVICES, 0), **stored}
+    stored = {**dict.fromkeys(counted, 0), **stored}
     after = {c: collector_metric(c) for c in counters}
     sdk_drops = sum(
         line.count("dropped") + line.count("Queue is full")
