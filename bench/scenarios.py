@@ -132,7 +132,8 @@ def queue_wait(out: Path, peak_depth: int) -> dict[str, float]:
         (producer,) = trace.find(service="feedback", kind="producer")
         (consumer,) = trace.find(service=WATCH, kind="consumer")
         gaps.append((consumer.start_us - producer.start_us) / 1000)
-    p50, p95 = quantiles(gaps, n=20)[9], quantiles(gaps, n=20)[18]
+    cuts = quantiles(gaps, n=20)
+    p50, p95 = cuts[9], cuts[18]
     return {"requests": len(gaps), "failures": 0,
             "p50_ms": round(p50, 1), "p95_ms": round(p95, 1), "peak_depth": peak_depth}
 

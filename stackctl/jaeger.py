@@ -32,6 +32,8 @@ DEFAULT_DEADLINE_S = 15.0
 # Tail sampling drops spans on purpose, so the collector's counters never balance then:
 # past this, a settle goes on without them (and says so nowhere: the re-read still counts).
 BARRIER_LIMIT_S = 5.0
+# The Monitor tab's rate window (its `ratePer`: PromQL rate() over 10 minutes).
+MONITOR_RATE_WINDOW_S = 600
 # Jaeger's search depth when a search names no `limit` (its query_parser.go).
 JAEGER_DEFAULT_LIMIT = 100
 # `held` looks up this many trace ids at most (one request each per round).
@@ -345,16 +347,21 @@ class Jaeger:
                 stored[span.service] = stored.get(span.service, 0) + 1
         return stored, missing
 
-    def call_rates(self, service: str, lookback_ms: int = 300_000) -> list[float]:
-        """The Monitor tab's request rate of `service` (server spans, per second): what
-        Jaeger reads back from Prometheus. Empty until span metrics have been scraped.
-        Asked as the UI asks: one point a minute; `ratePer` is the PromQL rate() window
-        (not a unit), 10 minutes."""
-        response = self.http.get("/api/metrics/calls", params={
-            "service": service, "spanKind": "server", "step": 60_000, "ratePer": 600_000,
-            "lookback": lookback_ms})
+    def call_rates(self, service: str, lookback_ms: int = 300_000,
+                   operation: str | None = None) -> list[float]:
+        """The Monitor tab's request rate of `service` (server spans, per second), or of
+        one of its operations (the tab's operations table): what Jaeger reads back from
+        Prometheus. Empty until span metrics have been scraped. Asked as the UI asks:
+        one point a minute; `ratePer` is the PromQL rate() window (not a unit)."""
+        params = {"service": service, "spanKind": "server", "step": 60_000,
+                  "ratePer": MONITOR_RATE_WINDOW_S * 1000, "lookback": lookback_ms}
+        if operation is not None:
+            params["groupByOperation"] = "true"
+        response = self.http.get("/api/metrics/calls", params=params)
         response.raise_for_status()
         return [value for metric in response.json().get("metrics", [])
+                if operation is None
+                or {"name": "operation", "value": operation} in metric.get("labels", [])
                 for point in metric.get("metricPoints", [])
                 if (value := point.get("gaugeValue", {}).get("doubleValue", 0)) > 0]
 

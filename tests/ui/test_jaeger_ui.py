@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from stackctl.jaeger import Jaeger, Span, Trace, complete
+from stackctl.jaeger import MONITOR_RATE_WINDOW_S, Jaeger, Span, Trace, complete
 from stackctl.jaeger_ui import (
     MANUAL_SPAN,
     JaegerUI,
@@ -29,10 +29,9 @@ from stackctl.settings import ROOT, Endpoints
 from stackctl.topology import BROKER_EDGES, EDGES, SERVICES, WATCH
 from stackctl.wait import wait_until
 
-# The Monitor tab's rate window (its `ratePer`: PromQL rate() over 10 minutes), and the
-# segment calls its test sends at once: enough that its own share of the mean rate the
-# operations table shows is over 0.1 req/s, which the table prints as a figure.
-MONITOR_RATE_WINDOW_S = 600
+# The segment calls the Monitor tab's test sends at once: enough that their own share of
+# the mean rate (over Jaeger's MONITOR_RATE_WINDOW_S) the operations table shows is over
+# 0.1 req/s, which the table prints as a figure.
 MONITOR_BURST = 480
 
 
@@ -134,19 +133,6 @@ def segment_calls(gateway_url: str, calls: int, workers: int = 8) -> list[str]:
         return [t for ids in pool.map(work, shares) for t in ids]
 
 
-def operation_rates(jaeger: Jaeger, service: str, operation: str) -> list[float]:
-    """The request rate of one operation of `service` (server spans, per second), one
-    point a minute over the last two: what the Monitor tab's operations table reads."""
-    response = jaeger.http.get("/api/metrics/calls", params={
-        "service": service, "groupByOperation": "true", "spanKind": "server",
-        "step": 60_000, "ratePer": MONITOR_RATE_WINDOW_S * 1000, "lookback": 120_000})
-    response.raise_for_status()
-    return [point.get("gaugeValue", {}).get("doubleValue", 0.0)
-            for metric in response.json().get("metrics", [])
-            if {"name": "operation", "value": operation} in metric.get("labels", [])
-            for point in metric.get("metricPoints", [])]
-
-
 def shown_figure(text: str) -> tuple[float, str]:
     """A figure of the operations table and its unit ("0.66 req/s", "12.3ms"); the table
     prints any value under 0.1 as "< 0.1", which is no figure."""
@@ -170,11 +156,14 @@ def test_monitor_tab_lists_the_segment_route_at_the_rate_this_test_sent(
     # Alone, the burst adds BURST / window to each point of the rate for ten minutes:
     # wait until the newest point has it (span metrics flush, Prometheus scrape).
     ours = MONITOR_BURST / MONITOR_RATE_WINDOW_S
-    wait_until(lambda: (rates := operation_rates(jaeger, "gateway", operation))
-               and rates[-1] >= 0.9 * ours,
+    def rates() -> list[float]:
+        return jaeger.call_rates("gateway", lookback_ms=120_000, operation=operation)
+
+    wait_until(lambda: (points := rates())
+               and points[-1] >= 0.9 * ours,
                f"{operation}'s request rate in Jaeger's Monitor API to count the "
                f"{MONITOR_BURST} calls this test sent (>= {0.9 * ours:.2f} req/s)", 60, 1.0,
-               seen=lambda: str(operation_rates(jaeger, "gateway", operation)))
+               seen=lambda: str(rates()))
 
     ui.monitor("gateway")
     table = ui.operations()
