@@ -42,7 +42,7 @@ def make_store() -> SessionStore:
     kind = os.environ.get("SESSION_DB", "sqlite")
     # Each store imported only when chosen: a SQLite session has no use for psycopg's
     # pool (under opentelemetry-instrument, psycopg itself is imported by its
-    # instrumentation all the same: ~9 MB in every service, docs/benchmarks.md).
+    # instrumentation all the same, in every service: docs/benchmarks.md section 4).
     if kind == "sqlite":
         from services.session.sqlite import SqliteSessionStore
         return SqliteSessionStore(Path(os.environ.get("SESSION_DB_PATH",
