@@ -87,6 +87,28 @@ def test_span_metrics_for_all_services_on_8889(gateway: httpx.Client) -> None:
     poll(red_metrics, "calls and duration histograms for gateway, session and feedback")
 
 
+def test_span_metrics_are_one_stream_per_service(gateway: httpx.Client) -> None:
+    """Span metrics are labelled by service, not by process: a restarted service carries
+    on the same series instead of starting new ones (infra/collector/config.yaml,
+    span_metrics). The SDKs' own metrics do keep their process (`instance`), which is
+    what shows that the label is looked for where it would be."""
+    traffic(gateway, 1)
+
+    def instance_labels() -> tuple[set[str], set[str]] | None:
+        text = exporter_metrics()
+        span = set(re.findall(r'^traces_span_metrics_calls_total\{[^}]*'
+                              r'\binstance="([^"]+)"', text, re.M))
+        sdk = set(re.findall(r'^http_server_request_duration_seconds_count\{[^}]*'
+                             r'\binstance="([^"]+)"', text, re.M))
+        calls = re.search(r'^traces_span_metrics_calls_total\{', text, re.M)
+        return (span, sdk) if calls and sdk else None
+
+    span, sdk = poll(instance_labels, "span metrics and the SDKs' HTTP metrics on 8889", 40)
+    assert sdk, "the SDKs' metrics carry no instance label: nothing to compare with"
+    assert not span, (f"span metrics carry process instances {sorted(span)}: one set of "
+                      "series per process, a new one at every restart")
+
+
 def test_service_http_metrics_reach_the_collector(gateway: httpx.Client) -> None:
     traffic(gateway, 1)
 
@@ -108,8 +130,12 @@ PIPELINES = {
     "all": {
         "traces": (["otlp"], ["memory_limiter", "resource/environment", "redaction/speech",
                               "batch/traces"], ["otlp_grpc/jaeger", SPAN_METRICS]),
-        "metrics": (["otlp", SPAN_METRICS], ["memory_limiter", "resource/environment",
-                                               "batch"], ["prometheus"]),
+        "metrics": (["otlp"], ["memory_limiter", "resource/environment", "batch"],
+                    ["prometheus"]),
+        "metrics/span_metrics": ([SPAN_METRICS], ["memory_limiter",
+                                                  "resource/one-stream-per-service",
+                                                  "resource/environment", "batch"],
+                                 ["prometheus"]),
         "logs": (["otlp"], ["memory_limiter", "resource/environment", "redaction/speech",
                             "batch"], ["otlp_http/victorialogs"]),
     },

@@ -277,7 +277,8 @@ AGENT_PIPELINES = {"traces": ["load_balancing/traces"], "logs": ["load_balancing
                    "metrics": ["load_balancing/metrics"]}
 TAIL_PIPELINES = {"traces": ["otlp_grpc/jaeger"],
                   "traces/all-spans-for-metrics": ["span_metrics"],
-                  "metrics": ["prometheus"], "logs": ["otlp_http/victorialogs"]}
+                  "metrics": ["prometheus"], "metrics/span_metrics": ["prometheus"],
+                  "logs": ["otlp_http/victorialogs"]}
 TAIL_POLICIES = ["keep-errors", "keep-slow", "keep-helm-test", "share-of-the-rest"]
 # The share of the other traces each values file keeps (values-production.yaml: 5 %).
 TAIL_PERCENT = {"default": "10", "production": "5"}
