@@ -72,16 +72,20 @@ def summary(r: dict) -> str:
             f"{c['sdk_log_lines_about_drops']}.", ""]
         idle = r.get("rss_mb_idle", {})
         load = c["rss_mb_under_load"]
-        lines += ["| process | RSS idle MB | RSS under load MB |", "|---|---|---|"]
+        pss = c.get("pss_mb_under_load", {})
+        lines += ["| process | RSS idle MB | RSS under load MB | PSS under load MB |",
+                  "|---|---|---|---|"]
         for name in load:
-            lines.append(f"| {name} | {idle.get(name, '-')} | {load[name]} |")
-        whole = sum(v for k, v in load.items() if "bench copy" not in k)
-        copies = sum(v for k, v in load.items() if "bench copy" in k)
-        stack_services = sum(v for k, v in load.items()
-                             if k in ("gateway", "session", "feedback"))
-        lines += ["", f"Whole local stack under load (backend + Prometheus + the three "
-                      f"services, the loaded copies counted in place of the idle ones): "
-                      f"**{whole - stack_services + copies:.0f} MB**.", ""]
+            lines.append(f"| {name} | {idle.get(name, '-')} | {load[name]} | "
+                         f"{pss.get(name, '-')} |")
+        lines += ["", f"Whole local stack under load (every process local mode runs, the "
+                      f"loaded copies of gateway, session and feedback counted in place of "
+                      f"the idle ones): **{stack_total(load):.0f} MB** summed RSS"
+                  + (f", **{stack_total(pss):.0f} MB** summed PSS (shared pages counted "
+                     f"once)" if pss else "") + "."]
+        if c.get("prometheus_head_series") is not None:
+            lines.append(f"Prometheus held {c['prometheus_head_series']} series in memory.")
+        lines.append("")
     if "freshness" in r:
         f = r["freshness"]
         lines += [f"Freshness ({f['samples']} requests): a trace is complete in Jaeger "
@@ -95,6 +99,13 @@ def summary(r: dict) -> str:
     if "duration_s" in r:
         lines.append(f"\n`make bench` took {r['duration_s']} s.")
     return "\n".join(lines)
+
+
+def stack_total(readings: dict[str, float]) -> float:
+    """The stack's memory under load: every process, with the loaded copies of the
+    services (`<name> (bench copy)`) in place of the stack's idle ones."""
+    copies = {k.removesuffix(" (bench copy)") for k in readings if k.endswith("(bench copy)")}
+    return sum(v for k, v in readings.items() if k not in copies)
 
 
 def plots(r: dict, out: Path) -> None:

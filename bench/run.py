@@ -48,7 +48,15 @@ from bench.cpu import GroupCpu
 from loadtest.run import read_stats
 from stackctl.collector_metrics import collector_metric, spans_made_settled
 from stackctl.jaeger import Jaeger
-from stackctl.local import Processes, Program, compose_model, rss_mb, supervisorctl, to_local
+from stackctl.local import (
+    Processes,
+    Program,
+    compose_model,
+    pss_mb,
+    rss_mb,
+    supervisorctl,
+    to_local,
+)
 from stackctl.sample import CALM_SEGMENT, NEW_SESSION
 from stackctl.settings import ROOT, endpoints, setting
 from stackctl.topology import BACKEND, BROKER, SERVICES, WATCH
@@ -75,6 +83,9 @@ class Variant:
     instrumented: bool = True
     env: dict[str, str] = field(default_factory=dict)     # on top of the stack's environment
     keeps_value: bool = True   # the same useful spans, metrics and log correlation?
+    # Instrumentations taken out of each service's own OTEL_PYTHON_DISABLED_INSTRUMENTATIONS
+    # (docker-compose.yml): the rest of its list stays, unlike a value set in `env`.
+    enable: tuple[str, ...] = ()
 
 
 PLAIN = "uninstrumented"
@@ -91,15 +102,13 @@ VARIANTS = [
             env={"PYTHONPATH": str(ROOT / "bench/without_sniffio")}),
     Variant("contrib's FastAPI instrumentation", "the server spans from contrib's "
             "FastAPI/ASGI middleware (with the project distro: no send/receive spans), as "
-            "before FastAPI's own telemetry", env={"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ""}),
+            "before FastAPI's own telemetry", enable=("fastapi",)),
     Variant("with send/receive spans", "contrib's FastAPI instrumentation, stock distro: the "
-            "ASGI `http send`/`http receive` spans back", env={
-                "OTEL_PYTHON_DISTRO": "distro", "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ""}),
+            "ASGI `http send`/`http receive` spans back", env={"OTEL_PYTHON_DISTRO": "distro"},
+            enable=("fastapi",)),
     Variant("FastAPI's own telemetry, operation spans on", "as FastAPI ships it (stock "
             "distro): 3 more spans per request (fastapi.dependencies, .endpoint, "
-            ".serialization)", env={
-                "OTEL_PYTHON_DISTRO": "distro",
-                "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "fastapi"}),
+            ".serialization)", env={"OTEL_PYTHON_DISTRO": "distro"}),  # `fastapi` still off
     Variant("with database/dup", "DB spans carry the old names too (db.system, "
             "db.statement) and the DB metrics are recorded, as before the stable-only setting",
             env={"OTEL_SEMCONV_STABILITY_OPT_IN": "http,database/dup"}),
@@ -135,7 +144,7 @@ def code_of(variant: Variant, tree: Path) -> Variant:
     PYTHONPATH comes before the editable install, so `services` is imported from `tree`."""
     return Variant(f"{variant.name} @ {tree.name}", f"{variant.lever}; the code of {tree}",
                    variant.instrumented, {**variant.env, "PYTHONPATH": str(tree)},
-                   variant.keeps_value)
+                   variant.keeps_value, variant.enable)
 
 
 # --- the services under test --------------------------------------------------------------
@@ -145,6 +154,9 @@ def programs(variant: Variant, data: Path) -> list[Program]:
     chosen = [p for p in to_local(model) if p.name in SERVICES]
     for p in chosen:
         p.environment.update(variant.env)
+        disabled = p.environment.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")
+        p.environment["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = ",".join(
+            n for n in disabled if n.strip() not in variant.enable)
         p.environment["SESSION_DB_PATH"] = str(data / "session.db")
         if not variant.instrumented:
             p.command = p.command[1:]  # drop opentelemetry-instrument
@@ -168,6 +180,9 @@ class Services(Processes):
     def rss_mb(self) -> dict[str, float]:
         return {name: rss_mb(pid) for name, pid in self.pids().items()}
 
+    def pss_mb(self) -> dict[str, float]:
+        return {name: pss_mb(pid) for name, pid in self.pids().items()}
+
 
 def port_taken(port: int) -> bool:
     with socket.socket() as sock:
@@ -188,6 +203,23 @@ def infra_rss() -> dict[str, float]:
     the services (the watch among them: it consumes the loaded copies' cues)."""
     return {name: rss_mb(pid) for name, pid in
             stack_pids((*BACKEND, "prometheus", BROKER, *SERVICES, WATCH)).items()}
+
+
+def infra_pss() -> dict[str, float]:
+    """The same processes' proportional size (PSS): shared pages counted once, so the
+    sum is what the stack costs the machine (stackctl/local.py pss_mb)."""
+    return {name: pss_mb(pid) for name, pid in
+            stack_pids((*BACKEND, "prometheus", BROKER, *SERVICES, WATCH)).items()}
+
+
+def prometheus_head_series() -> int | None:
+    """The series Prometheus holds in memory: what its size follows (every process's
+    SDK metrics are series of their own, kept for 2-3 h after the process is gone)."""
+    try:
+        stats = httpx.get(f"{URLS.prometheus}/api/v1/status/tsdb", timeout=5).json()
+        return int(stats["data"]["headStats"]["numSeries"])
+    except (httpx.HTTPError, KeyError, ValueError):
+        return None
 
 
 # --- load -----------------------------------------------------------------------------------
@@ -350,6 +382,9 @@ def completeness(out: Path, args: argparse.Namespace) -> dict:
                                   rate_per_user=rate / users)
         rss = services.rss_mb()
         stack_rss = infra_rss()
+        pss = services.pss_mb()
+        stack_pss = infra_pss()
+        head_series = prometheus_head_series()
     trace_ids = figures.pop("trace_ids")
     every_trace = figures.pop("all_trace_ids")
     log(f"completeness: {len(trace_ids)} traces; waiting for them in Jaeger")
@@ -373,7 +408,10 @@ def completeness(out: Path, args: argparse.Namespace) -> dict:
             "collector": {c.removeprefix("otelcol_"): after[c] - before[c] for c in counters},
             "sdk_log_lines_about_drops": sdk_drops,
             "rss_mb_under_load": {**stack_rss, **{f"{k} (bench copy)": v
-                                                  for k, v in rss.items()}}}
+                                                  for k, v in rss.items()}},
+            "pss_mb_under_load": {**stack_pss, **{f"{k} (bench copy)": v
+                                                  for k, v in pss.items()}},
+            "prometheus_head_series": head_series}
 
 
 def freshness(out: Path, args: argparse.Namespace) -> dict:
@@ -439,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     for phase in phases:
         if phase != "startup" and "rss_mb_idle" not in results:
             results["rss_mb_idle"] = infra_rss()  # the stack up, before any load
+            results["pss_mb_idle"] = infra_pss()
         results[phase] = PHASES[phase](out, args)
         (out / "results.json").write_text(json.dumps(results, indent=2))
     results["duration_s"] = round(time.monotonic() - started)

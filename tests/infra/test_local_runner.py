@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,6 +29,7 @@ import pytest
 from stackctl import local
 from stackctl.jaeger_ui import PLACEHOLDER_TEXT
 from stackctl.tools import binary
+from stackctl.wait import wait_until
 from tests.support.stack import ROOT, dotenv
 
 ENV = dotenv()
@@ -167,10 +170,26 @@ def test_a_memory_reading_of_a_live_process_is_its_resident_size() -> None:
     assert abs(local.rss_mb(os.getpid()) - vm_rss_kb / 1024) < 5
 
 
+def test_a_proportional_reading_counts_shared_pages_once() -> None:
+    """PSS: at most the resident size; less when pages are shared. A child started from
+    this interpreter shares its binary and libraries, so the pair's PSS is below the sum
+    of their RSS (what made the stack's footprint overstated)."""
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    try:
+        wait_until(lambda: local.rss_mb(child.pid) > 5, "the child's memory", 10, 0.05)
+        rss = local.rss_mb(child.pid)
+        pss = local.pss_mb(child.pid)
+        assert 0 < pss < rss, (pss, rss)
+    finally:
+        child.communicate(b"")
+
+
 @pytest.mark.parametrize("pid", [0, -1], ids=["pid 0 (a stopped container)", "pid -1"])
-def test_no_process_is_no_reading_not_zero(pid: int) -> None:
+@pytest.mark.parametrize("reading", ["rss_mb", "pss_mb"])
+def test_no_process_is_no_reading_not_zero(pid: int, reading: str) -> None:
     with pytest.raises(local.NoMemoryReading, match="no process to measure"):
-        local.rss_mb(pid)
+        getattr(local, reading)(pid)
 
 
 def test_a_process_this_machine_cannot_read_is_no_reading_not_zero() -> None:
