@@ -40,17 +40,30 @@ from stackctl.sample import NEW_SESSION
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
-# name -> (instrumented, environment on top of the stack's). Order = run order per round.
-LEVERS: dict[str, tuple[bool, dict[str, str]]] = {
+DISABLED = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+
+
+def enabling(*names: str):
+    """A lever's DISABLED value: session's own list (docker-compose.yml) without `names`."""
+    return lambda own: ",".join(n for n in own.split(",") if n.strip() not in names)
+
+
+def disabling(*names: str):
+    """A lever's DISABLED value: session's own list and `names`."""
+    return lambda own: ",".join([*own.split(","), *names])
+
+
+# name -> (instrumented, environment on top of the stack's; a callable value is given the
+# stack's value). Order = run order per round.
+LEVERS: dict[str, tuple[bool, dict]] = {
     "plain": (False, {}),
     "project distro (stack default)": (True, {}),
     # The stack's server spans come from FastAPI's own telemetry (the distro: no operation
     # spans, no FastAPI log records); these two are contrib's FastAPI instrumentation.
-    "contrib's FastAPI instrumentation": (True, {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ""}),
+    "contrib's FastAPI instrumentation": (True, {DISABLED: enabling("fastapi")}),
     "contrib's, send/receive spans (stock distro)": (True, {
-        "OTEL_PYTHON_DISTRO": "distro", "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ""}),
-    "FastAPI's own telemetry, op. spans on": (True, {
-        "OTEL_PYTHON_DISTRO": "distro", "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "fastapi"}),
+        "OTEL_PYTHON_DISTRO": "distro", DISABLED: enabling("fastapi")}),
+    "FastAPI's own telemetry, op. spans on": (True, {"OTEL_PYTHON_DISTRO": "distro"}),
     "with database/dup (old DB names too)": (True, {
         "OTEL_SEMCONV_STABILITY_OPT_IN": "http,database/dup"}),
     # The best case of a GC lever: frozen after start-up and warm-up, gen-0 at 10 000
@@ -61,14 +74,14 @@ LEVERS: dict[str, tuple[bool, dict[str, str]]] = {
         "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "false"}),
     "no metrics export": (True, {"OTEL_METRICS_EXPORTER": "none"}),
     "no exemplars": (True, {"OTEL_METRICS_EXEMPLAR_FILTER": "always_off"}),
-    "no sqlite3 spans": (True, {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "fastapi,sqlite3"}),
+    "no sqlite3 spans": (True, {DISABLED: disabling("sqlite3")}),
     "protobuf pure-Python": (True, {"PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"}),
     "batch 2048, delay 1 s": (True, {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2048",
                                      "OTEL_BSP_SCHEDULE_DELAY": "1000"}),
     "sampler off (floor)": (True, {"OTEL_TRACES_SAMPLER": "always_off"}),
     # The settings before issue 20's levers; with --against an older checkout, its stack.
     "old settings (contrib's FastAPI, database/dup)": (True, {
-        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "",
+        DISABLED: enabling("fastapi"),
         "OTEL_SEMCONV_STABILITY_OPT_IN": "http,database/dup"}),
 }
 
@@ -181,6 +194,11 @@ def stack_env(service: str = "session") -> dict[str, str]:
             if k.startswith("OTEL_")}
 
 
+def lever_env(base: dict[str, str], env: dict) -> dict[str, str]:
+    """The lever's environment on top of the stack's (`enabling`, `disabling`: edits)."""
+    return {**base, **{k: v(base.get(k, "")) if callable(v) else v for k, v in env.items()}}
+
+
 def one_run(instrumented: bool, env: dict[str, str], calls: int, kind: str,
             tree: Path = ROOT) -> dict:
     command = [str(BIN / "python"), "-m", "bench.inprocess", "--one", "--calls", str(calls),
@@ -206,7 +224,7 @@ def sweep(rounds: int, calls: int, kind: str, only: list[str],
     runs: dict[str, list[dict]] = {name: [] for name in chosen}
     for round_no in range(1, rounds + 1):
         for name, (instrumented, env, tree) in chosen.items():
-            result = one_run(instrumented, {**base, **env}, calls, kind, tree)
+            result = one_run(instrumented, lever_env(base, env), calls, kind, tree)
             runs[name].append(result)
             print(f"round {round_no}/{rounds} {name:46} {result['cpu_ms_per_call']:7.3f} ms "
                   f"{result['spans_per_call']:5.1f} spans", file=sys.stderr, flush=True)

@@ -34,3 +34,27 @@ def test_against_adds_plain_and_the_stack_on_the_other_code(tmp_path: Path) -> N
     assert names[-2:] == [f"{PLAIN} @ before", f"{STACK} @ before"]
     assert [v.name for v in variants("core")] == names[:-2]
 
+
+
+def test_contribs_fastapi_variants_enable_fastapi_alone(tmp_path: Path) -> None:
+    """Each service keeps its own list of disabled instrumentations (docker-compose.yml);
+    a variant bringing contrib's FastAPI instrumentation back takes `fastapi` out of it,
+    not the whole list (which would load every library's instrumentation)."""
+    from bench.inprocess import LEVERS, lever_env, stack_env
+    from bench.run import programs
+
+    var = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+    known = {v.name: v for v in VARIANTS}
+    stack = {p.name: p.environment[var].split(",") for p in programs(known[STACK], tmp_path)}
+    assert all("fastapi" in names for names in stack.values())
+    for name in ("contrib's FastAPI instrumentation", "with send/receive spans"):
+        got = {p.name: p.environment[var].split(",") for p in programs(known[name], tmp_path)}
+        assert got == {s: [n for n in names if n != "fastapi"] for s, names in stack.items()}
+    ops = "FastAPI's own telemetry, operation spans on"
+    assert {p.name: p.environment[var].split(",") for p in programs(known[ops], tmp_path)} == stack
+
+    session = stack_env()[var].split(",")
+    lever = {name: lever_env(stack_env(), env)[var].split(",") for name, (_, env) in LEVERS.items()}
+    assert lever["contrib's FastAPI instrumentation"] == [n for n in session if n != "fastapi"]
+    assert lever["FastAPI's own telemetry, op. spans on"] == session
+    assert lever["no sqlite3 spans"] == [*session, "sqlite3"]
