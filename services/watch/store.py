@@ -1,25 +1,30 @@
 """What the watch has delivered, per session, in memory: the watch app's buzzes.
 
 A segment's cue is delivered once, whatever the broker redelivers (its segment id is the
-key). Bounded: the oldest sessions are forgotten past MAX_SESSIONS, so a long load test
-cannot grow the process without end. Live listeners (the SSE streams) get each new cue
-as it is delivered.
+key). Bounded twice, so a long load test cannot grow the process without end: the
+oldest sessions are forgotten past MAX_SESSIONS, and a session keeps its latest
+MAX_CUES_PER_SESSION cues (`make bench` posts thousands of segments to one session). A
+redelivery is told from a new cue among those kept; the broker redelivers within seconds,
+not hundreds of cues later. Live listeners (the SSE streams) get each new cue as it is
+delivered.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from services.watch.models import CueMessage, Delivered, SessionSummary
 
 MAX_SESSIONS = 10_000
+MAX_CUES_PER_SESSION = 100
 
 
 @dataclass
 class _Session:
-    cues: list[CueMessage] = field(default_factory=list)
+    cues: deque[CueMessage] = field(
+        default_factory=lambda: deque(maxlen=MAX_CUES_PER_SESSION))
     segment_ids: set[str] = field(default_factory=set)
     summary: SessionSummary | None = None
     listeners: set[asyncio.Queue[CueMessage | SessionSummary]] = field(default_factory=set)
@@ -45,6 +50,8 @@ class CueLog:
         if cue.segment_id in session.segment_ids:
             self.duplicates += 1
             return False
+        if len(session.cues) == session.cues.maxlen:
+            session.segment_ids.discard(session.cues[0].segment_id)  # forgotten with it
         session.segment_ids.add(cue.segment_id)
         session.cues.append(cue)
         for listener in session.listeners:
