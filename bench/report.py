@@ -41,6 +41,21 @@ def summary(r: dict) -> str:
                 f"{ratios.get('p99', '-')}, {ratios.get('services_cpu', '-')} | "
                 f"{v['failures']} |")
         lines.append("")
+        fixed = {n: v for n, v in r["overhead"].items() if "fixed_rate" in v}
+        if fixed:
+            rate = next(iter(fixed.values()))["fixed_rate"]["calls_per_s"]
+            lines += [f"The same copies at a fixed {rate} calls/s (the same work for every "
+                      "variant):", "",
+                      "| variant | calls/s | services CPU ms | collector + Jaeger CPU ms "
+                      "| services CPU vs plain | failures |", "|---|---|---|---|---|---|"]
+            for name, v in fixed.items():
+                f = v["fixed_rate"]
+                lines.append(
+                    f"| {name} | {_mmm(f['rps'])} | {_mmm(f['cpu_ms_per_call']['services'])}"
+                    f" | {_mmm(f['cpu_ms_per_call']['backend'])} | "
+                    f"{v.get('vs_plain', {}).get('services_cpu_fixed_rate', '-')} | "
+                    f"{f['failures']} |")
+            lines.append("")
     if "profile" in r:
         lines.append("Profile (py-spy, GIL held): share of each service's samples in "
                      "opentelemetry code:")

@@ -13,7 +13,11 @@ Phases (PHASES below; --phases picks some):
                 other, in alternating rounds (machine noise hits every variant alike).
                 Per run: throughput, p50/p99, and CPU ms per call of each process group,
                 from /proc: the services, the backend (collector + Jaeger), the load
-                generator. Each figure: min / median / max over the rounds.
+                generator. Then the same copies at a fixed rate every variant sustains
+                (--fixed-rate, 40 calls/s): CPU ms per call for the same work, which at
+                saturation depends on how the work happens to batch (the closed loop's
+                figures spread by up to 30 % between rounds; the fixed rate's by a few).
+                Each figure: min / median / max over the rounds.
   profile       (PROFILE=1) one run each of plain and instrumented with py-spy on every
                 service: flame graphs and the top costs (bench/profile.py)
   completeness  a fixed rate for a fixed time, counted in spans: the spans the services
@@ -308,12 +312,18 @@ def overhead(out: Path, args: argparse.Namespace) -> dict:
             slug = f"{variant.name}-{round_no}".replace(" ", "_").replace("/", "_")
             with Services(variant, out / "data" / slug, out / "logs" / slug) as services:
                 locust(out / "warmup", args.users, 3)
-                figures = segment_figures(
-                    out / "runs" / slug, args.users, args.seconds,
-                    groups={"services": list(services.pids().values()), "backend": backend})
+                groups = {"services": list(services.pids().values()), "backend": backend}
+                figures = segment_figures(out / "runs" / slug, args.users, args.seconds,
+                                          groups=groups)
                 figures["rss_mb"] = services.rss_mb()
                 figures.pop("trace_ids")
                 figures.pop("all_trace_ids")
+                if args.fixed_rate:
+                    fixed = segment_figures(out / "runs" / f"{slug}-fixed", args.users,
+                                            args.fixed_seconds, groups=groups,
+                                            rate_per_user=args.fixed_rate / args.users)
+                    figures["fixed_rate"] = {k: fixed[k] for k in
+                                             ("rps", "failures", "cpu_ms_per_call")}
             results.setdefault(variant.name, []).append(figures)
     summary = {}
     for variant in chosen:
@@ -329,6 +339,13 @@ def overhead(out: Path, args: argparse.Namespace) -> dict:
             "failures": sum(r["failures"] for r in runs),
             "rss_mb_under_load": runs[-1]["rss_mb"], "runs": runs,
         }
+        if all("fixed_rate" in r for r in runs):
+            summary[variant.name]["fixed_rate"] = {
+                "calls_per_s": args.fixed_rate,
+                "rps": spread([r["fixed_rate"]["rps"] for r in runs]),
+                "failures": sum(r["fixed_rate"]["failures"] for r in runs),
+                "cpu_ms_per_call": {g: spread([r["fixed_rate"]["cpu_ms_per_call"][g]
+                                               for r in runs]) for g in groups}}
     if PLAIN in summary:
         base = summary[PLAIN]
         for row in summary.values():
@@ -337,6 +354,10 @@ def overhead(out: Path, args: argparse.Namespace) -> dict:
                 "p99": round(row["p99_ms"]["median"] / base["p99_ms"]["median"], 2),
                 "services_cpu": round(row["cpu_ms_per_call"]["services"]["median"]
                                       / base["cpu_ms_per_call"]["services"]["median"], 2)}
+            if "fixed_rate" in row and "fixed_rate" in base:
+                row["vs_plain"]["services_cpu_fixed_rate"] = round(
+                    row["fixed_rate"]["cpu_ms_per_call"]["services"]["median"]
+                    / base["fixed_rate"]["cpu_ms_per_call"]["services"]["median"], 2)
     return summary
 
 
@@ -457,6 +478,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=15, help="per overhead run")
     parser.add_argument("--users", type=int, default=8)
+    parser.add_argument("--fixed-rate", type=int, default=40,
+                        help="calls/s for the overhead phase's second run of each variant "
+                             "(0: none); below what every variant sustains")
+    parser.add_argument("--fixed-seconds", type=int, default=12)
     parser.add_argument("--rate", type=int, default=int(os.environ.get("BENCH_RATE", 50)))
     parser.add_argument("--completeness-seconds", type=int,
                         default=int(os.environ.get("BENCH_COMPLETENESS_S", 60)))

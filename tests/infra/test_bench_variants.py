@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from bench import run as bench
 from bench.run import PLAIN, STACK, VARIANTS, code_of, variants
 from stackctl.settings import ROOT
 
@@ -58,3 +62,48 @@ def test_contribs_fastapi_variants_enable_fastapi_alone(tmp_path: Path) -> None:
     assert lever["contrib's FastAPI instrumentation"] == [n for n in session if n != "fastapi"]
     assert lever["FastAPI's own telemetry, op. spans on"] == session
     assert lever["no sqlite3 spans"] == [*session, "sqlite3"]
+
+
+def test_the_overhead_phase_also_measures_each_variant_at_a_fixed_rate(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each round runs every variant twice: the closed loop, then the fixed rate (each
+    Locust user at its share of --fixed-rate); the ratio to plain is read from the fixed
+    rate's own CPU figures. Services and Locust are stand-ins recording what was asked."""
+    asked: list[float] = []
+
+    class Copies:
+        def __init__(self, variant, data, logs) -> None:
+            self.variant = variant
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            pass
+
+        def pids(self) -> dict[str, int]:
+            return {"gateway": 1}
+
+        def rss_mb(self) -> dict[str, float]:
+            return {"gateway": 1.0}
+
+    def figures(out, users, seconds, rate_per_user=0, groups=None) -> dict:
+        asked.append(rate_per_user)
+        plain = "uninstrumented" in str(out)
+        cpu = (10.0 if plain else 15.0) if rate_per_user else (10.0 if plain else 20.0)
+        return {"requests": 100, "failures": 0, "rps": 40.0, "p50_ms": 1.0, "p99_ms": 2.0,
+                "cpu_ms_per_call": {"services": cpu, "backend": 1.0, "load generator": 1.0},
+                "trace_ids": [], "all_trace_ids": []}
+
+    monkeypatch.setattr(bench, "Services", Copies)
+    monkeypatch.setattr(bench, "segment_figures", figures)
+    monkeypatch.setattr(bench, "locust", lambda *a, **k: [])
+    monkeypatch.setattr(bench, "stack_pids", lambda names: {})
+    args = argparse.Namespace(variants="uninstrumented,instrumented (the stack)",
+                              against=None, rounds=2, users=8, seconds=1, fixed_rate=40,
+                              fixed_seconds=1)
+    summary = bench.overhead(tmp_path, args)
+    assert asked == [0, 5.0] * 4  # 2 rounds x 2 variants: closed loop, then 40/s over 8
+    stack = summary["instrumented (the stack)"]["vs_plain"]
+    assert stack["services_cpu"] == 2.0
+    assert stack["services_cpu_fixed_rate"] == 1.5
