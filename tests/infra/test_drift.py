@@ -87,7 +87,9 @@ LOCAL_MODE: dict[str, dict] = {
             "RABBITMQ_CONFIG_FILE": "${ROOT}/infra/rabbitmq/rabbitmq.conf",
             "RABBITMQ_ENABLED_PLUGINS_FILE": "${ROOT}/infra/rabbitmq/enabled_plugins",
             "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": '-rabbitmq_management tcp_config '
-                                                   '[{ip,"127.0.0.1"},{port,${RABBITMQ_MANAGEMENT_PORT}}]',
+                                                   '[{ip,"127.0.0.1"},{port,${RABBITMQ_MANAGEMENT_PORT}}]'
+                                                   ' +S 1:1 +SDcpu 1:1 +SDio 1 +A 1 +Mea min'
+                                                   ' +MMscs 0 +MMsco false',
             "RABBITMQ_MNESIA_BASE": "${VAR}/rabbitmq-data/mnesia",
             "RABBITMQ_LOG_BASE": "${VAR}/rabbitmq-data/log",
             "HOME": "${VAR}/rabbitmq-data"},
