@@ -1,12 +1,12 @@
 """What the watch has delivered, per session, in memory: the watch app's buzzes.
 
 A segment's cue is delivered once, whatever the broker redelivers (its segment id is the
-key). Bounded twice, so a long load test cannot grow the process without end: the
-oldest sessions are forgotten past MAX_SESSIONS, and a session keeps its latest
-MAX_CUES_PER_SESSION cues (`make bench` posts thousands of segments to one session). A
-redelivery is told from a new cue among those kept; the broker redelivers within seconds,
-not hundreds of cues later. Live listeners (the SSE streams) get each new cue as it is
-delivered.
+key). Bounded, so a long load test cannot grow the process without end: a session
+keeps its latest MAX_CUES_PER_SESSION cues (`make bench` posts thousands of segments to
+one session), and the oldest sessions are forgotten past MAX_SESSIONS or past MAX_CUES
+cues kept in all (~1.2 KB each: ~12 MB at most). A redelivery is told from a new cue
+among those kept; the broker redelivers within seconds, not thousands of cues later.
+Live listeners (the SSE streams) get each new cue as it is delivered.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from services.watch.models import CueMessage, Delivered, SessionSummary
 
 MAX_SESSIONS = 10_000
 MAX_CUES_PER_SESSION = 100
+MAX_CUES = 10_000
 
 
 @dataclass
@@ -31,9 +32,11 @@ class _Session:
 
 
 class CueLog:
-    def __init__(self, max_sessions: int = MAX_SESSIONS) -> None:
+    def __init__(self, max_sessions: int = MAX_SESSIONS, max_cues: int = MAX_CUES) -> None:
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self.max_sessions = max_sessions
+        self.max_cues = max_cues
+        self.kept = 0  # cues held, all sessions together
         self.duplicates = 0
 
     def _session(self, session_id: str) -> _Session:
@@ -41,8 +44,12 @@ class CueLog:
         if session is None:
             session = self._sessions[session_id] = _Session()
             while len(self._sessions) > self.max_sessions:
-                self._sessions.popitem(last=False)
+                self._forget_oldest()
         return session
+
+    def _forget_oldest(self) -> None:
+        _, forgotten = self._sessions.popitem(last=False)
+        self.kept -= len(forgotten.cues)
 
     def deliver(self, cue: CueMessage) -> bool:
         """False for a segment already delivered (a redelivery or a second publish)."""
@@ -52,8 +59,12 @@ class CueLog:
             return False
         if len(session.cues) == session.cues.maxlen:
             session.segment_ids.discard(session.cues[0].segment_id)  # forgotten with it
+            self.kept -= 1
         session.segment_ids.add(cue.segment_id)
         session.cues.append(cue)
+        self.kept += 1
+        while self.kept > self.max_cues and len(self._sessions) > 1:
+            self._forget_oldest()
         for listener in session.listeners:
             listener.put_nowait(cue)
         return True

@@ -7,13 +7,13 @@ import uuid
 
 from services.session.models import HapticCue
 from services.watch.models import CueMessage
-from services.watch.store import MAX_CUES_PER_SESSION, CueLog
+from services.watch.store import MAX_CUES, MAX_CUES_PER_SESSION, CueLog
 
 SID = uuid.uuid4().hex
 
 
-def cue(seq: int) -> CueMessage:
-    return CueMessage(session_id=SID, segment_id=f"{seq:032x}", seq=seq,
+def cue(seq: int, sid: str = SID) -> CueMessage:
+    return CueMessage(session_id=sid, segment_id=f"{seq:032x}", seq=seq,
                       cue=HapticCue(pattern="pace", intensity=1, reason="fast"))
 
 
@@ -35,3 +35,15 @@ def test_a_redelivery_among_the_kept_cues_is_not_delivered_twice() -> None:
     assert log.deliver(cue(latest)) is False
     assert log.duplicates == 1
     assert [c.seq for c in log.delivered(SID).cues].count(latest) == 1
+
+
+def test_many_sessions_keep_at_most_max_cues_the_oldest_sessions_forgotten() -> None:
+    log = CueLog()
+    sessions = [uuid.uuid4().hex for _ in range(MAX_CUES // 50 + 20)]
+    for sid in sessions:
+        for seq in range(50):
+            log.deliver(cue(seq, sid))
+    assert log.kept == sum(len(s.cues) for s in log._sessions.values()) <= MAX_CUES
+    assert log.kept > MAX_CUES - 50
+    assert log.delivered(sessions[0]).cues == []            # the oldest: forgotten
+    assert len(log.delivered(sessions[-1]).cues) == 50     # the newest: whole
