@@ -150,7 +150,7 @@ bench-scenario: $(INSTALLED) ## Same Locust profile with a scenario off and on: 
 	@test -n "$(NAME)" || { echo "usage: make bench-scenario NAME=<scenario>|all  (make scenario lists them)"; exit 2; }
 	$(PY) -m bench.scenarios $(NAME)
 
-bench: $(INSTALLED) ## What tracing costs and where, ~6 min (PROFILE=1: flame graphs)
+bench: $(INSTALLED) ## What tracing costs and where, ~9 min (PROFILE=1: flame graphs)
 	$(PY) -m bench.run
 
 test: $(INSTALLED) ## Run every test: unit, end-to-end and browser, against the real stack (starts it if needed)

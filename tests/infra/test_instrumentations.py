@@ -121,8 +121,9 @@ def test_httpx_clients_are_opened_by_connect_only() -> None:
                                                  for n in imported(m)))
     assert importers == [DOWNSTREAM]
     tree = ast.parse(MODULES[DOWNSTREAM].read_text())
-    callers = {f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
-               for c in ast.walk(f) if isinstance(c, ast.Call)
+    functions = [f for f in ast.walk(tree)
+                 if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)]
+    callers = {f.name for f in functions for c in ast.walk(f) if isinstance(c, ast.Call)
                and getattr(c.func, "id", None) == "new_http_client"}
     assert callers == {"connect"}
 
