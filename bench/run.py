@@ -182,10 +182,7 @@ class Services(Processes):
         return {name: proc.pid for name, proc in self.procs.items()}
 
     def rss_mb(self) -> dict[str, float]:
-        return {name: rss_mb(pid) for name, pid in self.pids().items()}
-
-    def pss_mb(self) -> dict[str, float]:
-        return {name: pss_mb(pid) for name, pid in self.pids().items()}
+        return memory(self.pids())["rss"]
 
 
 def port_taken(port: int) -> bool:
@@ -202,18 +199,21 @@ def stack_pids(names: tuple[str, ...]) -> dict[str, int]:
     return out
 
 
-def infra_rss() -> dict[str, float]:
-    """Every process local mode runs by default: the backend, Prometheus, the broker and
-    the services (the watch among them: it consumes the loaded copies' cues)."""
-    return {name: rss_mb(pid) for name, pid in
-            stack_pids((*BACKEND, "prometheus", BROKER, *SERVICES, WATCH)).items()}
+# Every process local mode runs by default: the backend, Prometheus, the broker and the
+# services (the watch among them: it consumes the loaded copies' cues).
+STACK_PROGRAMS = (*BACKEND, "prometheus", BROKER, *SERVICES, WATCH)
 
 
-def infra_pss() -> dict[str, float]:
-    """The same processes' proportional size (PSS): shared pages counted once, so the
-    sum is what the stack costs the machine (stackctl/local.py pss_mb)."""
-    return {name: pss_mb(pid) for name, pid in
-            stack_pids((*BACKEND, "prometheus", BROKER, *SERVICES, WATCH)).items()}
+def memory(pids: dict[str, int]) -> dict[str, dict[str, float]]:
+    """Each process's RSS and its PSS (stackctl/local.py: shared pages counted once, so
+    the PSS sum is what the processes cost the machine), in MB."""
+    return {"rss": {name: rss_mb(pid) for name, pid in pids.items()},
+            "pss": {name: pss_mb(pid) for name, pid in pids.items()}}
+
+
+def infra_memory() -> dict[str, dict[str, float]]:
+    """memory() of every program of the stack, its pids looked up once."""
+    return memory(stack_pids(STACK_PROGRAMS))
 
 
 def prometheus_head_series() -> int | None:
@@ -401,10 +401,8 @@ def completeness(out: Path, args: argparse.Namespace) -> dict:
         before = {c: collector_metric(c) for c in counters}
         figures = segment_figures(out / "completeness", users, seconds,
                                   rate_per_user=rate / users)
-        rss = services.rss_mb()
-        stack_rss = infra_rss()
-        pss = services.pss_mb()
-        stack_pss = infra_pss()
+        copies = memory(services.pids())
+        stack = infra_memory()
         head_series = prometheus_head_series()
     trace_ids = figures.pop("trace_ids")
     every_trace = figures.pop("all_trace_ids")
@@ -428,10 +426,9 @@ def completeness(out: Path, args: argparse.Namespace) -> dict:
             "spans_lost": round(sum(made.values()) - sum(stored.values())),
             "collector": {c.removeprefix("otelcol_"): after[c] - before[c] for c in counters},
             "sdk_log_lines_about_drops": sdk_drops,
-            "rss_mb_under_load": {**stack_rss, **{f"{k} (bench copy)": v
-                                                  for k, v in rss.items()}},
-            "pss_mb_under_load": {**stack_pss, **{f"{k} (bench copy)": v
-                                                  for k, v in pss.items()}},
+            **{f"{reading}_mb_under_load": {
+                **stack[reading], **{f"{k} (bench copy)": v for k, v in copies[reading].items()}}
+               for reading in ("rss", "pss")},
             "prometheus_head_series": head_series}
 
 
@@ -501,8 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     for phase in phases:
         if phase != "startup" and "rss_mb_idle" not in results:
-            results["rss_mb_idle"] = infra_rss()  # the stack up, before any load
-            results["pss_mb_idle"] = infra_pss()
+            idle = infra_memory()  # the stack up, before any load
+            results["rss_mb_idle"], results["pss_mb_idle"] = idle["rss"], idle["pss"]
         results[phase] = PHASES[phase](out, args)
         (out / "results.json").write_text(json.dumps(results, indent=2))
     results["duration_s"] = round(time.monotonic() - started)

@@ -4,8 +4,9 @@ A segment's cue is delivered once, whatever the broker redelivers (its segment i
 key). Bounded, so a long load test cannot grow the process without end: a session
 keeps its latest MAX_CUES_PER_SESSION cues (`make bench` posts thousands of segments to
 one session), and the oldest sessions are forgotten past MAX_SESSIONS or past MAX_CUES
-cues kept in all (~1.2 KB each: ~12 MB at most). A redelivery is told from a new cue
-among those kept; the broker redelivers within seconds, not thousands of cues later.
+cues kept in all (what that bound saves: docs/benchmarks.md section 4). A redelivery is
+told from a new cue among those kept; the broker redelivers within seconds, not
+thousands of cues later.
 Live listeners (the SSE streams) get each new cue as it is delivered.
 """
 

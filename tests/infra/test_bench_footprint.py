@@ -22,8 +22,9 @@ def test_the_footprint_counts_every_process_of_the_stack(
         return {name: 1000 + i for i, name in enumerate(names)}
 
     monkeypatch.setattr(bench, "stack_pids", pids)
-    monkeypatch.setattr(bench, f"{reading}_mb", lambda pid: 10.0)
-    measured = getattr(bench, f"infra_{reading}")()
+    monkeypatch.setattr(bench, "rss_mb", lambda pid: 10.0)
+    monkeypatch.setattr(bench, "pss_mb", lambda pid: 10.0)
+    measured = bench.infra_memory()[reading]
     # What local mode runs by default (profiles off: PostgreSQL only with SESSION_DB).
     programs = {p.name for p in local.to_local(local.compose_model())}
     assert {"victorialogs", "rabbitmq", "watch"} <= set(measured)
