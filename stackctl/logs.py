@@ -24,6 +24,7 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import httpx
 
@@ -43,6 +44,13 @@ SHOWN = {"_msg", "_time", "_stream", "_stream_id", "service.name", "severity_tex
 # Trace ids in one LogsQL query: 200 x ~36 bytes stays well under VictoriaLogs' default
 # -search.maxQueryLen (16384 bytes).
 TRACES_PER_QUERY = 200
+
+class LineCount(NamedTuple):
+    """A trace's stored lines, and the distinct records among them (fewer when a batch
+    was delivered twice)."""
+    lines: int
+    records: int
+
 
 class LogStoreDown(RuntimeError):
     """VictoriaLogs did not answer (down, wrong port) or refused the query."""
@@ -119,19 +127,25 @@ class VictoriaLogs:
                              limit=str(limit))
         return [json.loads(line) for line in response.text.splitlines() if line.strip()]
 
-    def lines_per_trace(self, trace_ids: list[str], services: tuple[str, ...]) -> dict[str, int]:
-        """How many lines each trace has from these services (traces with none left out):
-        counted by VictoriaLogs (LogsQL stats), TRACES_PER_QUERY traces a query (its
+    def lines_per_trace(self, trace_ids: list[str],
+                        services: tuple[str, ...]) -> dict[str, LineCount]:
+        """How many lines each trace has from these services (traces with none left out),
+        and how many distinct records they are: the collector delivers at least once, so a
+        batch whose answer was lost (VictoriaLogs stopping, a timeout) is sent again and
+        stored twice. A record is its time (nanoseconds), span and message. Counted by
+        VictoriaLogs (LogsQL stats), TRACES_PER_QUERY traces a query (its
         -search.maxQueryLen is 16 KB: ~480 ids did not fit)."""
         names = ",".join(f'"{s}"' for s in services)
-        counts: dict[str, int] = {}
+        counts: dict[str, LineCount] = {}
         for start in range(0, len(trace_ids), TRACES_PER_QUERY):
             ids = ",".join(trace_query(t).removeprefix("trace_id:")
                            for t in trace_ids[start:start + TRACES_PER_QUERY])
-            response = self._get("/select/logsql/query", query=f"trace_id:in({ids}) "
-                                 f"service.name:in({names}) | stats by (trace_id) count() lines")
+            response = self._get(
+                "/select/logsql/query", query=f"trace_id:in({ids}) service.name:in({names}) "
+                "| stats by (trace_id) count() lines, count_uniq(_time, span_id, _msg) records")
             rows = [json.loads(line) for line in response.text.splitlines() if line.strip()]
-            counts.update({row["trace_id"]: int(row["lines"]) for row in rows})
+            counts.update({row["trace_id"]: LineCount(int(row["lines"]), int(row["records"]))
+                           for row in rows})
         return counts
 
     def trace_lines(self, trace_id: str) -> list[LogLine]:

@@ -23,7 +23,7 @@ import pytest
 
 from stackctl.collector_metrics import collector_metric
 from stackctl.jaeger import Jaeger
-from stackctl.logs import VictoriaLogs
+from stackctl.logs import LineCount, VictoriaLogs
 from stackctl.sample import SEGMENT
 from stackctl.topology import SERVICES
 from stackctl.wait import wait_until
@@ -104,11 +104,15 @@ def test_victorialogs_down_for_20_s_loses_no_log_record(
         gateway: httpx.Client, store: VictoriaLogs, new_session: Callable[[], str]) -> None:
     """Segment calls go on while VictoriaLogs is stopped; their log records wait in the
     collector's queue on disk and arrive once it is back: each call then has exactly the
-    lines the same call had before the outage, counted per trace in VictoriaLogs."""
+    records the same call had before the outage, counted per trace in VictoriaLogs.
+
+    The collector delivers at least once: a batch VictoriaLogs stored but could not answer
+    for (stopping, starting) is sent again, so a record may be stored twice (2 of 357 in a
+    compose CI run). Records are counted distinct; the duplicates are printed."""
     baseline = first_segment(gateway, new_session())
     store.wait_for_trace_lines(baseline, lambda seen: any(s.service == "feedback" for s in seen),
                                deadline_s=LOGS_BOUND_S)
-    per_call = store.lines_per_trace([baseline], SERVICES)[baseline]
+    per_call = store.lines_per_trace([baseline], SERVICES)[baseline].records
     failed_before = collector_metric("otelcol_exporter_send_failed_log_records")
 
     stop_service("victorialogs")
@@ -126,19 +130,23 @@ def test_victorialogs_down_for_20_s_loses_no_log_record(
         start_service("victorialogs")
 
     expected = {trace_id: per_call for trace_id in calls}
-    counted: dict[str, int] = {}
+    counted: dict[str, LineCount] = {}
+
+    def records() -> dict[str, int]:
+        return {trace_id: count.records for trace_id, count in counted.items()}
 
     def all_arrived() -> bool:
         counted.update(store.lines_per_trace(calls, SERVICES))
-        return counted == expected
+        return records() == expected
 
-    wait_until(all_arrived, f"the log lines of {len(calls)} calls made during the outage",
+    wait_until(all_arrived, f"the log records of {len(calls)} calls made during the outage",
                RECOVERY_S, 0.5,
-               seen=lambda: f"{sum(counted.values())} of {per_call * len(calls)} lines")
-    assert sum(counted.values()) == per_call * len(calls)
+               seen=lambda: f"{sum(records().values())} of {per_call * len(calls)} records")
     assert collector_metric("otelcol_exporter_send_failed_log_records") == failed_before
-    print(f"{len(calls)} calls during a {OUTAGE_S:g} s outage: {sum(counted.values())} log "
-          f"lines, {per_call} each, none lost")
+    lines = sum(count.lines for count in counted.values())
+    print(f"{len(calls)} calls during a {OUTAGE_S:g} s outage: {per_call * len(calls)} log "
+          f"records, {per_call} each, none lost; {lines} lines stored "
+          f"({lines - per_call * len(calls)} delivered twice)")
 
 
 # --- make doctor on the logs hop --------------------------------------------------------
