@@ -409,6 +409,17 @@ def _segment_call(client: httpx.Client) -> str:
     return client.post(f"/api/sessions/{sid}/segments", json=SEGMENT).headers["x-trace-id"]
 
 
+def _queued_cue(client: httpx.Client, cues: int = 6) -> str:
+    """`cues` buzz-earning calls in a row while the watch takes one cue at a time: the
+    last call's trace, once the watch's CONSUMER span is in it (it waited in RabbitMQ
+    behind the others, with the switch still on)."""
+    trace_ids = [_segment_call(client) for _ in range(cues)]
+    Jaeger(endpoints().jaeger).wait_for_trace(
+        trace_ids[-1], lambda t: bool(t.find(service="watch", kind="consumer")),
+        what="the last cue's CONSUMER span in the watch", deadline_s=30)
+    return trace_ids[-1]
+
+
 # name -> (switches to turn on with their parameters, the request that shows it)
 TOUR: dict[str, tuple[dict[str, dict], Callable[[httpx.Client], str]]] = {
     "n_plus_one": ({"n_plus_one": {}}, lambda c: c.post(
@@ -421,6 +432,7 @@ TOUR: dict[str, tuple[dict[str, dict], Callable[[httpx.Client], str]]] = {
     "retry_storm": ({"flaky_history": {"failure_rate": 0.7}, "retry_storm": {}},
                     lambda c: _slowest_of(c, 4)),
     "error_injection": ({"error_injection": {"rate": 1.0}}, _segment_call),
+    "slow_consumer": ({"slow_consumer": {"handle_ms": 300}}, _queued_cue),
 }
 
 
