@@ -31,6 +31,9 @@ from stackctl.settings import ROOT, endpoints
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 JOURNEYS = ["CoachingSession", "ApiConsumer", "WatchWearer"]  # every user class of locustfile.py
+# When the run time is up, Locust lets users finish their requests for this long.
+STOP_TIMEOUT_S = 10
+PROGRESS_WIDTH = 78
 
 
 def locust_env(service_name: str = "locust") -> dict[str, str]:
@@ -54,7 +57,7 @@ def run_locust(host: str, users: int, spawn_rate: float, duration: str, out: Pat
         str(Path(sys.executable).parent / "locust"), "-f", str(LOCUSTFILE),
         "--headless", "--host", host,
         "--users", str(users), "--spawn-rate", str(spawn_rate), "--run-time", duration,
-        "--stop-timeout", "10",
+        "--stop-timeout", str(STOP_TIMEOUT_S),
         "--csv", str(out / "stats"), "--html", str(out / "report.html"),
         "--only-summary",
         "--otel", *JOURNEYS,
@@ -64,19 +67,31 @@ def run_locust(host: str, users: int, spawn_rate: float, duration: str, out: Pat
     # Locust's own console output goes to a log file; we print progress and a summary.
     # It exits 1 when any request failed: a result to report, not a crash.
     seconds = parse_duration(duration)
+    # A terminal gets one line, rewritten; a pipe or a CI log a line every 5 s.
+    tty = sys.stdout.isatty()
     started = time.monotonic()
     with open(out / "locust.log", "w") as log:
         process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         while process.poll() is None:
             elapsed = time.monotonic() - started
-            print(f"\r  running {elapsed:4.0f}s / {seconds}s", end="", flush=True)
+            line = progress(elapsed, seconds)
+            print(f"\r{line:<{PROGRESS_WIDTH}}" if tty else line, end="" if tty else "\n",
+                  flush=True)
             try:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 if elapsed > seconds + 120:
                     process.kill()
-    print()
+    if tty:
+        print()
     return process.returncode
+
+
+def progress(elapsed: float, seconds: int) -> str:
+    """The progress line: the run's time, then, once it is over, Locust stopping."""
+    if elapsed < seconds:
+        return f"  running {elapsed:4.0f}s / {seconds}s"
+    return f"  stopping: users finish their requests (at most {STOP_TIMEOUT_S} s)"
 
 
 def parse_duration(text: str) -> int:

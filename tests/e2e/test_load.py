@@ -17,17 +17,25 @@ def test_make_load_summarises_and_its_traces_start_at_locust(
     result = subprocess.run(
         [sys.executable, "-m", "loadtest.run", "--users", "3", "--spawn-rate", "3",
          "--duration", "8s"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT, capture_output=True, timeout=120,
         env={**os.environ, "GATEWAY_URL": endpoints.gateway,
              "JAEGER_URL": endpoints.jaeger, "COLUMNS": "80"},
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
+    # Decoded by hand: text=True would turn carriage returns into newlines.
+    out, err = result.stdout.decode(), result.stderr.decode()
+    assert result.returncode == 0, out + err
     assert "POST /api/sessions/[id]/segments" in out
     assert "all requests" in out and "slowest requests" in out
     # An 80-column terminal holds the summary: the table, the links (each on its own line).
     wide = [line for line in out.splitlines() if len(line) > 80]
     assert not wide, wide
+    # Not a terminal (a pipe, a CI log): progress is a line every 5 s, not one line
+    # rewritten with carriage returns, and it says when the run is over.
+    assert "\r" not in out, out[:300]
+    ticks = [line for line in out.split("\n") if line.startswith(("  running", "  stopping"))]
+    assert ticks and ticks[0] == "  running    0s / 8s", ticks
+    assert all(not t.startswith("  running") or int(t.split()[1].rstrip("s")) < 8
+               for t in ticks), ticks
     # A segment call: made inside a session, so its baggage carries session.id.
     trace_ids = re.findall(r"segments\s+\S+/trace/([0-9a-f]{32})", out)
     assert trace_ids, out
