@@ -531,6 +531,15 @@ def cmd_down(only: list[str] | None) -> int:
     return 0
 
 
+def status_row(program: str, state: str, detail: str, health: str = "") -> str:
+    """One row of `make status`, in 80 columns: supervisord's state and what it says of
+    the process (pid and uptime, or why it is not running), then our health check."""
+    detail = detail.replace("uptime ", "up ")
+    if health:
+        return f"{program:<16}{state:<10}{detail:<28}{health}".rstrip()
+    return f"{program:<16}{state:<10}{detail}".rstrip()
+
+
 def cmd_status() -> int:
     if not supervisord_running():
         print("local stack is not running (`make up` starts it)")
@@ -538,20 +547,21 @@ def cmd_status() -> int:
     programs = {p.name: p for p in to_local(compose_model())}
     status = supervisorctl("status").stdout
     bad = 0
+    print(status_row("program", "state", "process", "health"))
     for line in status.splitlines():
-        name = line.split()[0]
+        name, state, detail = (line.split(None, 2) + ["", ""])[:3]
         p = programs.get(name)
         health = ""
         if p is not None and p.optional and not p.installed:
-            print(f"{name:<32} skipped: not installed ({p.optional})")
+            print(status_row(name, "skipped", f"not installed ({p.optional})"))
             continue
-        if p is not None and p.health_url and "RUNNING" in line:
+        if p is not None and p.health_url and state == "RUNNING":
             ok = healthy(p.health_url)
             bad += not ok
             health = "healthy" if ok else "NOT HEALTHY"
-        elif "RUNNING" not in line:
+        elif state != "RUNNING":
             bad += 1
-        print(f"{line:<75} {health}")
+        print(status_row(name, state, detail, health))
     return 1 if bad else 0
 
 

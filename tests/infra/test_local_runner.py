@@ -14,6 +14,7 @@ listens on free ports, so a stack that is up is left alone.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -107,6 +108,13 @@ def test_a_bad_collector_config_is_named_with_its_log_tail(
     # The collector's own words about the broken key, from its log.
     assert "memory_limitr" in tail, tail
 
+    # `make status` names it as not running, in 80 columns.
+    assert local.cmd_status() == 1
+    out = capsys.readouterr().out
+    assert all(len(line) <= 80 for line in out.splitlines()), out
+    (row,) = [line for line in out.splitlines() if line.startswith("otel-collector ")]
+    assert row.split()[1] in {"FATAL", "BACKOFF", "EXITED", "STARTING"}, out
+
 
 def test_without_ui_assets_jaeger_serves_its_placeholder_and_make_up_says_how_to_fix_it(
         private_runner: Path, monkeypatch: pytest.MonkeyPatch,
@@ -135,6 +143,14 @@ def test_without_ui_assets_jaeger_serves_its_placeholder_and_make_up_says_how_to
     assert page.status_code == 200 and PLACEHOLDER_TEXT in page.text, page.text[:300]
     api = httpx.get(f"{ui}/api/services", timeout=5)
     assert api.status_code == 200 and "data" in api.json(), api.text
+
+    # `make status`: a row per program in 80 columns (supervisord's own lines are 83),
+    # Jaeger's with its pid and our health check (the other programs were not started).
+    local.cmd_status()
+    out = capsys.readouterr().out
+    assert all(len(line) <= 80 for line in out.splitlines()), out
+    (row,) = [line for line in out.splitlines() if line.startswith("jaeger ")]
+    assert re.fullmatch(r"jaeger +RUNNING +pid \d+, up [\d:]+ +healthy", row), out
 
 
 def test_a_port_held_by_another_process_is_named_not_called_healthy(
