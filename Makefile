@@ -37,10 +37,19 @@ ACTIONLINT_BIN := .tools/actionlint-$(ACTIONLINT_VERSION)/actionlint
 .PHONY: help install tools images-offline up down status ps logs test test-unit test-e2e lint clean \
         monitoring-up monitoring-down deploy-check test-scale test-postgres test-ui screenshots load load-ui trace trace-logs slowest scenario bench-scenario test-soak doctor bench
 
+# Each target's "## " text, wrapped to fit 80 columns (61 after the name's column).
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / { \
+	  name = $$1; n = split($$2, word, " "); line = word[1]; \
+	  for (i = 2; i <= n; i++) { \
+	    if (length(line) + 1 + length(word[i]) > 61) { \
+	      printf "  \033[36m%-16s\033[0m %s\n", name, line; name = ""; line = word[i] \
+	    } else line = line " " word[i] \
+	  } \
+	  printf "  \033[36m%-16s\033[0m %s\n", name, line }' $(MAKEFILE_LIST)
 	@echo ""
-	@echo "  Mode: STACK=$(STACK) (compose when 'docker info' answers; STACK=local forces local processes)"
+	@echo "  Mode: STACK=$(STACK) (compose when 'docker info' answers;"
+	@echo "        STACK=local forces local processes)"
 
 INSTALLED := $(VENV)/.installed
 
@@ -76,7 +85,7 @@ tools: $(INSTALLED) ## Install Jaeger, the collector and VictoriaLogs (release b
 	$(PY) -m stackctl.tools install jaeger otelcol victorialogs
 	@$(MAKE) --no-print-directory $(HELM_BIN)
 
-up: $(INSTALLED) ## Start the whole suite (Jaeger, collector, gateway, session, feedback) and wait until healthy
+up: $(INSTALLED) ## Start the whole suite (the four services, RabbitMQ, the collector, Jaeger, VictoriaLogs, Prometheus) and wait until healthy
 ifeq ($(STACK),compose)
 	@echo "Docker engine found: starting the compose stack (STACK=local to run local processes)"
 	$(COMPOSE) up --build --detach --wait
@@ -116,10 +125,10 @@ else
 	tail -n 50 -F var/log/*.log
 endif
 
-doctor: $(INSTALLED) ## Check every hop (services, collector, Jaeger, Prometheus) and say what is wrong
+doctor: $(INSTALLED) ## Check every hop (services, collector, Jaeger, logs, broker, Monitor tab) and say what is wrong
 	@$(PY) -m stackctl.doctor
 
-monitoring-up: ## Start only the tracing backend (Jaeger + collector), like start-monitoring.sh
+monitoring-up: ## Start only the tracing backend (Jaeger, VictoriaLogs, collector), like start-monitoring.sh
 	infra/start-monitoring.sh
 
 monitoring-down: ## Stop only the tracing backend
