@@ -100,6 +100,8 @@ endif
 	@echo "  OTLP gRPC/HTTP  localhost:$(OTLP_GRPC_PORT) / http://localhost:$(OTLP_HTTP_PORT)"
 	@echo "  Metrics         http://localhost:$(COLLECTOR_PROMETHEUS_PORT)/metrics"
 	@echo "  zPages          http://localhost:$(ZPAGES_PORT)/debug/tracez"
+	@echo "  Logs UI         http://localhost:$(VICTORIALOGS_PORT)/select/vmui/"
+	@echo "  RabbitMQ UI     http://localhost:$(RABBITMQ_MANAGEMENT_PORT) (guest / guest)"
 	@$(PY) -m stackctl.sample
 
 down: $(INSTALLED) ## Stop everything (data is kept; `make clean` removes it)

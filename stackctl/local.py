@@ -174,6 +174,14 @@ def health_url(svc: dict, local) -> str | None:
     return None
 
 
+def shown_health(url: str | None) -> str:
+    """What `make up` prints of a health check: the URL, or that compose's healthcheck
+    command was run (RabbitMQ's is a line of shell, cut off at 80 columns)."""
+    if url is None:
+        return "no health URL"
+    return "its compose healthcheck command" if url.startswith("cmd:") else url
+
+
 def start_order(programs: list[Program]) -> list[Program]:
     by_name = {p.name: p for p in programs}
     ordered: list[Program] = []
@@ -455,7 +463,7 @@ def cmd_up(only: list[str] | None) -> int:
     for p, problem in start_all(programs):
         took = time.monotonic() - started
         if problem is None:
-            print(f"  {p.name:<15} healthy at {took:4.1f} s  ({p.health_url or 'no health URL'})"
+            print(f"  {p.name:<15} healthy at {took:4.1f} s  ({shown_health(p.health_url)})"
                   [:80])
             continue
         print(f"  {p.name:<15} NOT HEALTHY: {problem}\n"

@@ -210,5 +210,7 @@ def test_make_ups_first_trace_link_opens_a_segment_call(ui: JaegerUI, jaeger: Ja
     (trace_id,) = re.findall(rf"{re.escape(jaeger.base_url)}/trace/([0-9a-f]{{32}})",
                              result.stdout)
     view = ui.trace(trace_id)
-    assert view.services >= set(SERVICES)
+    # The whole call, through RabbitMQ to the watch, as `make up`'s note under it says.
+    assert view.services >= {*SERVICES, "watch"}, view.services
+    assert "RabbitMQ -> watch" in result.stdout, result.stdout
     assert view.total_spans == len(jaeger.get_trace(trace_id).spans)
