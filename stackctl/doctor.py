@@ -253,8 +253,10 @@ class Doctor:
                                      "fix the end to end check above first")]
         started = time.monotonic()
         try:
-            lines = store.wait_for_trace_lines(self.probe_trace_id, what="the probe's log lines",
-                                               deadline_s=deadline_s)
+            # Feedback logs its decision on every segment: the line a user looks for first.
+            lines = store.wait_for_trace_lines(
+                self.probe_trace_id, lambda seen: any(s.service == "feedback" for s in seen),
+                what="feedback's decision line of the probe", deadline_s=deadline_s)
         except (WaitTimeout, LogStoreDown) as exc:
             return [*results, Result(
                 False, f"the probe's log lines are not in VictoriaLogs: {exc}",
