@@ -113,7 +113,7 @@ endif
 
 status: $(INSTALLED) ## Show each process and whether it is healthy
 ifeq ($(STACK),compose)
-	$(COMPOSE) ps
+	@$(COMPOSE) ps --format "table {{.Service}}\t{{.State}}\t{{.Status}}"
 else
 	@$(PY) -m stackctl.local status
 endif

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from stackctl.jaeger import Jaeger, Trace, complete
+from stackctl.local import compose_model
 from stackctl.ports import holder
 from stackctl.sample import NEW_SESSION, SEGMENT
 from stackctl.settings import ROOT, Endpoints, setting
@@ -248,6 +249,21 @@ def test_stop_and_start_monitoring_scripts(gateway: httpx.Client, jaeger: Jaeger
     response = gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT)
     jaeger.wait_for_trace(response.headers["x-trace-id"], complete,
                           "a whole trace through the restarted backend")
+
+
+def test_make_status_lists_every_program_healthy_in_80_columns() -> None:
+    """`make status` (README): a row per program of the stack, each healthy, in an
+    80-column terminal, in either mode (local: stackctl.local's table; compose: `docker
+    compose ps` cut down to service, state and status)."""
+    result = make("status")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    wide = [line for line in lines if len(line) > 80]
+    assert not wide, wide
+    rows = {line.split()[0]: line for line in lines if line.strip()}
+    for name in compose_model()["services"]:
+        assert name in rows, f"{name} is not listed:\n{result.stdout}"
+        assert re.search(r"\bhealthy\b", rows[name]), rows[name]
 
 
 def test_restarting_one_service_leaves_the_others_running() -> None:
