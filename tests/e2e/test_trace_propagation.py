@@ -3,13 +3,14 @@ Jaeger with correct parent links, span kinds, routes, statuses and DB statements
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import httpx
 
-from stackctl.jaeger import Jaeger, Trace
-from stackctl.sample import SEGMENT
-from stackctl.settings import setting
+from stackctl.jaeger import Jaeger, Span, Trace, complete
+from stackctl.sample import SEGMENT, send
+from stackctl.settings import ROOT, Endpoints, setting
 from tests.support.settle import assert_waits_return_whole_traces
 
 
@@ -176,3 +177,53 @@ def test_full_session_contract(gateway: httpx.Client, user_id: str) -> None:
     late = gateway.post(f"/api/sessions/{sid}/segments", json=SEGMENT)
     assert late.status_code == 409
     assert late.json()["error"]["code"] == "conflict"
+
+
+# --- the README's span tree is a real segment call ---------------------------------------
+
+README_TREE = re.compile(r"^( *)(\S+) +(.+?)(?: \(x(\d+)\))? {2,}"
+                         r"(SERVER|CLIENT|INTERNAL|PRODUCER|CONSUMER)\b")
+
+
+def readme_tree() -> list[tuple[int, str, str, str]]:
+    """README.md's "One segment call" block: (depth, service, operation, kind) per span,
+    a `(xN)` line counted N times."""
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("One segment call;"):]
+    block = block[block.index("```\n") + 4:]
+    block = block[:block.index("```")]
+    rows = []
+    for line in block.splitlines():
+        match = README_TREE.match(line)
+        assert match, f"README.md: not a span line: {line!r}"
+        indent, service, operation, times, kind = match.groups()
+        rows += [(len(indent) // 2, service, operation, kind.lower())] * int(times or 1)
+    return rows
+
+
+def span_tree(trace: Trace) -> list[tuple[int, str, str, str]]:
+    """The trace as the README draws it: depth-first, each span's children in the order
+    they started."""
+    rows: list[tuple[int, str, str, str]] = []
+
+    def walk(span: Span, depth: int) -> None:
+        rows.append((depth, span.service, span.operation, span.kind))
+        for child in sorted(trace.children(span), key=lambda s: s.start_us):
+            walk(child, depth + 1)
+
+    (top,) = [s for s in trace.spans if s.parent_id is None]
+    walk(top, 0)
+    return rows
+
+
+def test_the_readmes_span_tree_is_a_real_segment_call(jaeger: Jaeger,
+                                                       endpoints: Endpoints) -> None:
+    """What README.md shows of one segment call is what Jaeger holds for one: every span,
+    its service, name, kind and place, through RabbitMQ to the watch."""
+    trace_id = send(endpoints.gateway, "readme")
+    trace = jaeger.wait_for_trace(trace_id, lambda t: complete(t) and bool(
+        t.find(service="watch", kind="consumer")), "the segment call with the watch's span")
+    expected, seen = readme_tree(), span_tree(trace)
+    assert seen == expected, "README.md's tree differs from a real segment call:\n" + \
+        "\n".join(f"{'  ' * d}{service} {operation} {kind}" for d, service, operation, kind
+                  in seen)
