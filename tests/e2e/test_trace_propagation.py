@@ -224,6 +224,12 @@ def test_the_readmes_span_tree_is_a_real_segment_call(jaeger: Jaeger,
     trace = jaeger.wait_for_trace(trace_id, lambda t: complete(t) and bool(
         t.find(service="watch", kind="consumer")), "the segment call with the watch's span")
     expected, seen = readme_tree(), span_tree(trace)
+    if setting("SESSION_DB") != "sqlite":
+        # The README draws the default store, SQLite; PostgreSQL's makes statements of its
+        # own (make test-postgres). Session's only CLIENT spans are its statements.
+        def statements_left_out(rows: list) -> list:
+            return [row for row in rows if not (row[1] == "session" and row[3] == "client")]
+        expected, seen = statements_left_out(expected), statements_left_out(seen)
     assert seen == expected, "README.md's tree differs from a real segment call:\n" + \
         "\n".join(f"{'  ' * d}{service} {operation} {kind}" for d, service, operation, kind
                   in seen)
