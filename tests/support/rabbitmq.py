@@ -31,6 +31,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` free loopback ports, all different: held open together while chosen (one
+    free_port() after another may return a number twice, and a broker whose AMQP and
+    management or distribution ports are one port fails to boot after it answered)."""
+    held: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            held.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
+
+
 def answers(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -45,9 +61,9 @@ class Broker:
             raise RuntimeError(f"{SERVER} is missing: apt-get install -y rabbitmq-server "
                                "(Debian's package; .ci/run installs it)")
         self.folder = folder
-        self.port, self.dist_port, self.epmd_port = free_port(), free_port(), free_port()
+        self.port, self.dist_port, self.epmd_port, management_port = free_ports(4)
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/"
-        self.management_port = free_port() if management else None
+        self.management_port = management_port if management else None
         self.management_url = f"http://127.0.0.1:{self.management_port}"
         self.proc: subprocess.Popen | None = None
         (folder / "enabled_plugins").write_text(
@@ -85,8 +101,12 @@ class Broker:
                        f"its management API on 127.0.0.1:{self.management_port}",
                        START_TIMEOUT_S, 0.1)
         if self.proc.poll() is not None:
-            log_tail = (self.folder / "server.log").read_text()[-2000:]
-            raise RuntimeError(f"RabbitMQ exited: {log_tail}")
+            raise RuntimeError(f"RabbitMQ exited: {self.log_tail()}")
+
+    def log_tail(self, chars: int = 2000) -> str:
+        """The end of the broker's own log, for a failure message."""
+        log = self.folder / "server.log"
+        return log.read_text(errors="replace")[-chars:] if log.exists() else "(no log)"
 
     def stop(self) -> None:
         if self.proc is None:

@@ -44,7 +44,8 @@ def watch(broker: Broker, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: server.started and watch_app.state.parts["consumer"].consuming,
-               "the watch to serve and consume", 20, 0.05)
+               "the watch to serve and consume", 20, 0.05,
+               seen=lambda: f"the broker's log ends: {broker.log_tail()}")
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)

@@ -49,7 +49,8 @@ def stack(wired: TestClient, broker: Broker, monkeypatch: pytest.MonkeyPatch,
     feedback_app.state.parts["cues"] = CueSender(publisher)
     with TestClient(watch_app) as watch:
         wait_until(lambda: publisher.connected and watch_app.state.parts["consumer"].consuming,
-                   "feedback and the watch to connect to RabbitMQ", 20, 0.05)
+                   "feedback and the watch to connect to RabbitMQ", 20, 0.05,
+                   seen=lambda: f"the broker's log ends: {broker.log_tail()}")
         yield wired, watch, publisher
     wired.portal.call(publisher.__aexit__, None, None, None)
 
