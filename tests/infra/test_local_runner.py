@@ -31,6 +31,7 @@ from stackctl import local
 from stackctl.jaeger_ui import PLACEHOLDER_TEXT
 from stackctl.tools import binary
 from stackctl.wait import wait_until
+from tests.support.ports import free_ports
 from tests.support.stack import ROOT, dotenv
 
 ENV = dotenv()
@@ -61,15 +62,13 @@ def private_runner(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         shutil.rmtree(var)
 
 
-def free_ports(monkeypatch: pytest.MonkeyPatch, *names: str) -> dict[str, str]:
-    """Each port setting (.env) of a program on a free port, for this test's copy: its
-    health URL must not be answered by the stack that may be up."""
-    ports = {}
-    for name in names:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            ports[name] = str(s.getsockname()[1])
-        monkeypatch.setenv(name, ports[name])
+def ports_for(monkeypatch: pytest.MonkeyPatch, *names: str) -> dict[str, str]:
+    """Each port setting (.env) of a program on a free port, all different, for this
+    test's copy: its health URL must not be answered by the stack that may be up."""
+    ports = {name: str(port) for name, port in zip(names, free_ports(len(names)),
+                                                     strict=True)}
+    for name, port in ports.items():
+        monkeypatch.setenv(name, port)
     return ports
 
 
@@ -92,7 +91,7 @@ def test_a_bad_collector_config_is_named_with_its_log_tail(
         return model
 
     monkeypatch.setattr(local, "compose_model", model_with_the_broken_copy)
-    free_ports(monkeypatch, "OTLP_GRPC_PORT", "OTLP_HTTP_PORT", "COLLECTOR_PROMETHEUS_PORT",
+    ports_for(monkeypatch, "OTLP_GRPC_PORT", "OTLP_HTTP_PORT", "COLLECTOR_PROMETHEUS_PORT",
                "ZPAGES_PORT", "COLLECTOR_HEALTH_PORT", "COLLECTOR_TELEMETRY_PORT")
     started = time.monotonic()
     status = local.cmd_up(["otel-collector"])
@@ -126,7 +125,7 @@ def test_without_ui_assets_jaeger_serves_its_placeholder_and_make_up_says_how_to
     (checkout / jaeger_dir).parent.mkdir(parents=True)
     (checkout / jaeger_dir).symlink_to(JAEGER.parent)
     monkeypatch.setattr(local, "ROOT", checkout)
-    ports = free_ports(monkeypatch, "JAEGER_UI_PORT", "JAEGER_OTLP_GRPC_PORT",
+    ports = ports_for(monkeypatch, "JAEGER_UI_PORT", "JAEGER_OTLP_GRPC_PORT",
                        "JAEGER_OTLP_HTTP_PORT", "JAEGER_HEALTH_PORT", "JAEGER_TELEMETRY_PORT",
                        "JAEGER_QUERY_GRPC_PORT")
 
@@ -160,7 +159,7 @@ def test_a_port_held_by_another_process_is_named_not_called_healthy(
     instead of taking its answer for the collector's (it once said "healthy" for a
     collector that crash-looped, because the shared stack's collector answered)."""
     _require(OTELCOL)
-    ports = free_ports(monkeypatch, "OTLP_GRPC_PORT", "OTLP_HTTP_PORT",
+    ports = ports_for(monkeypatch, "OTLP_GRPC_PORT", "OTLP_HTTP_PORT",
                        "COLLECTOR_PROMETHEUS_PORT", "ZPAGES_PORT", "COLLECTOR_HEALTH_PORT",
                        "COLLECTOR_TELEMETRY_PORT")
     with socket.socket() as holder:

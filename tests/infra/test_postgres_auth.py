@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from stackctl import compose, local
+from tests.support.ports import free_port
 from tests.support.stack import ROOT, dotenv
 
 BIN = Path(f"/usr/lib/postgresql/{dotenv()['POSTGRES_VERSION']}/bin")
@@ -60,12 +60,6 @@ def test_supervisords_configuration_is_readable_by_its_owner_only(
 
 
 # -- a real PostgreSQL, as local mode starts it --------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 class Server:
     """infra/postgres/entrypoint.sh on a spare port, data in a folder of its own."""

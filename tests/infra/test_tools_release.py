@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 from stackctl import tools
 from stackctl.release_mirror import fake_github, folder, serve
 from stackctl.tools import binary
+from tests.support.ports import free_port
 from tests.support.stack import ROOT, dotenv
 
 ENV = dotenv()
@@ -84,12 +84,6 @@ def installed(repo: Path, tool: str) -> Path:
 
 def leftovers(repo: Path) -> list[str]:
     return [p.name for p in (repo / ".tools").glob(".*")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_the_release_binaries_are_verified_and_installed(tmp_path: Path, server: str) -> None:

@@ -5,26 +5,20 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 
 import pytest
 
 from stackctl.settings import ROOT
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.ports import free_port
 
 
 @pytest.mark.parametrize("target", [["load", "DURATION=5s"], ["load-ui"],
                                     ["bench-scenario", "NAME=pool_of_one"]],
                          ids=lambda t: t[0])
 def test_refuses_at_once_when_the_stack_is_down(target: list[str]) -> None:
-    gateway = f"http://127.0.0.1:{closed_port()}"
+    gateway = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
     # Its own process group, killed whole if it does not refuse: a command that went on
     # to start Locust must not leave it running (its web UI would load the stack).

@@ -20,31 +20,10 @@ from pathlib import Path
 
 from stackctl.settings import ROOT
 from stackctl.wait import wait_until
+from tests.support.ports import free_ports
 
 SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 START_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` free loopback ports, all different: held open together while chosen (one
-    free_port() after another may return a number twice, and a broker whose AMQP and
-    management or distribution ports are one port fails to boot after it answered)."""
-    held: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            held.append(s)
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in held]
-    finally:
-        for s in held:
-            s.close()
 
 
 def answers(port: int) -> bool:

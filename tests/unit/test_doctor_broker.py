@@ -23,7 +23,8 @@ from stackctl import doctor
 from stackctl.jaeger import parse_trace
 from stackctl.settings import endpoints
 from stackctl.wait import wait_until
-from tests.support.rabbitmq import Broker, free_port
+from tests.support.ports import free_port
+from tests.support.rabbitmq import Broker
 
 CUE = {"pattern": "double_short", "intensity": 2, "reason": "speaking fast: 200 wpm"}
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import uuid
@@ -35,18 +34,13 @@ from stackctl.jaeger import Jaeger
 from stackctl.tools import binary
 from stackctl.wait import wait_until
 from tests.support.otlp import post_span
+from tests.support.ports import free_ports
 from tests.support.stack import ROOT, dotenv
 
 MAX_TRACES = 20
 SERVICE = "retention-probe"
 EVICTED_LINE = ("not in Jaeger: evicted (it keeps the newest 20 traces) or not exported "
                 "yet")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -66,12 +60,13 @@ def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateJaeger]:
     program = binary("jaeger")
     if not program.exists():
         pytest.fail(f"{program.relative_to(ROOT)} is not installed: run `make tools`")
-    ports = {name: str(free_port()) for name in (
-        "JAEGER_UI_PORT", "JAEGER_OTLP_GRPC_PORT", "JAEGER_OTLP_HTTP_PORT",
-        "JAEGER_HEALTH_PORT", "JAEGER_TELEMETRY_PORT", "JAEGER_QUERY_GRPC_PORT")}
+    names = ("JAEGER_UI_PORT", "JAEGER_OTLP_GRPC_PORT", "JAEGER_OTLP_HTTP_PORT",
+             "JAEGER_HEALTH_PORT", "JAEGER_TELEMETRY_PORT", "JAEGER_QUERY_GRPC_PORT")
+    *numbers, prometheus = free_ports(len(names) + 1)
+    ports = {name: str(number) for name, number in zip(names, numbers, strict=True)}
     env = {**os.environ, **ports, "LISTEN_HOST": "127.0.0.1",
            "JAEGER_MAX_TRACES": str(MAX_TRACES), "JAEGER_UI_ASSETS_PATH": "",
-           "JAEGER_UI_CONFIG": "", "PROMETHEUS_URL": f"http://127.0.0.1:{free_port()}"}
+           "JAEGER_UI_CONFIG": "", "PROMETHEUS_URL": f"http://127.0.0.1:{prometheus}"}
     log = tmp_path_factory.mktemp("jaeger") / "jaeger.log"
     with log.open("w") as out:
         proc = subprocess.Popen([str(program), "--config",

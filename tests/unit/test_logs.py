@@ -31,14 +31,9 @@ from stackctl.logs import LogLine, LogStoreDown, VictoriaLogs
 from stackctl.settings import ROOT, endpoints
 from stackctl.tools import binary
 from stackctl.wait import wait_until
+from tests.support.ports import free_port
 
 UI_CONFIG = ROOT / "infra/jaeger/ui-config.json"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
