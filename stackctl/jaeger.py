@@ -142,6 +142,12 @@ def complete(trace: Trace, server_spans: int = SEGMENT_SERVER_SPANS_MIN) -> bool
             and len(trace.find(kind="server")) >= server_spans)
 
 
+def through_the_watch(trace: Trace) -> bool:
+    """A segment call's whole trace, on through RabbitMQ: the watch's CONSUMER span is in
+    (a segment that earns a buzz)."""
+    return complete(trace) and bool(trace.find(service="watch", kind="consumer"))
+
+
 def _scrape(url: str) -> str | None:
     """A hop's own metrics (Prometheus text); None when they cannot be read (a deployment
     that does not expose them: that hop is then not waited for)."""

@@ -28,7 +28,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from stackctl import scenario
-from stackctl.jaeger import Jaeger
+from stackctl.jaeger import Jaeger, through_the_watch
 from stackctl.sample import NEW_SESSION, SEGMENT, send
 from stackctl.settings import endpoints
 from stackctl.wait import wait_until
@@ -415,7 +415,7 @@ def _queued_cue(client: httpx.Client, cues: int = 6) -> str:
     behind the others, with the switch still on)."""
     trace_ids = [_segment_call(client) for _ in range(cues)]
     Jaeger(endpoints().jaeger).wait_for_trace(
-        trace_ids[-1], lambda t: bool(t.find(service="watch", kind="consumer")),
+        trace_ids[-1], through_the_watch,
         what="the last cue's CONSUMER span in the watch", deadline_s=30)
     return trace_ids[-1]
 

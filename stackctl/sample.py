@@ -42,7 +42,7 @@ def send(gateway_url: str, user_id: str = "sample") -> str:
 
 def main() -> int:
     # Imported here: the constants above are imported by everything, the client only here.
-    from stackctl.jaeger import Jaeger, complete
+    from stackctl.jaeger import Jaeger, through_the_watch
     from stackctl.settings import endpoints
 
     urls = endpoints()
@@ -51,7 +51,7 @@ def main() -> int:
         jaeger = Jaeger(urls.jaeger)
         # The segment earns a buzz: the trace goes on through RabbitMQ to the watch.
         jaeger.wait_for_trace(
-            trace_id, lambda t: complete(t) and bool(t.find(service="watch")),
+            trace_id, through_the_watch,
             what="the sample segment's whole trace, the watch's span included")
     except (httpx.HTTPError, AssertionError) as exc:
         print(f"  First trace     could not be made: {exc}\n"

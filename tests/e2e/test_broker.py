@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from stackctl import scenario
-from stackctl.jaeger import Jaeger, Trace, complete
+from stackctl.jaeger import Jaeger, Trace, through_the_watch
 from stackctl.sample import NEW_SESSION, SEGMENT
 from stackctl.wait import wait_until
 from tests.support.stack import Endpoints, start_service, stop_service
@@ -34,10 +34,6 @@ BUDGET_S = 3.6
 # After the part is back: the publisher reconnects every second and sends its outbox in
 # order; the watch reconnects every second too.
 DELIVERY_DEADLINE_S = 60.0
-
-
-def through_the_watch(trace: Trace) -> bool:
-    return complete(trace) and bool(trace.find(service="watch", kind="consumer"))
 
 
 def producer_and_consumer(trace: Trace) -> tuple:

@@ -8,7 +8,7 @@ import uuid
 
 import httpx
 
-from stackctl.jaeger import Jaeger, Span, Trace, complete
+from stackctl.jaeger import Jaeger, Span, Trace, through_the_watch
 from stackctl.sample import SEGMENT, send
 from stackctl.settings import ROOT, Endpoints, setting
 from tests.support.settle import assert_waits_return_whole_traces
@@ -221,8 +221,8 @@ def test_the_readmes_span_tree_is_a_real_segment_call(jaeger: Jaeger,
     """What README.md shows of one segment call is what Jaeger holds for one: every span,
     its service, name, kind and place, through RabbitMQ to the watch."""
     trace_id = send(endpoints.gateway, "readme")
-    trace = jaeger.wait_for_trace(trace_id, lambda t: complete(t) and bool(
-        t.find(service="watch", kind="consumer")), "the segment call with the watch's span")
+    trace = jaeger.wait_for_trace(trace_id, through_the_watch,
+                                  "the segment call with the watch's span")
     expected, seen = readme_tree(), span_tree(trace)
     if setting("SESSION_DB") != "sqlite":
         # The README draws the default store, SQLite; PostgreSQL's makes statements of its
